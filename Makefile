@@ -1,0 +1,47 @@
+# laotie — the two commands of the README, and a few more.
+#   make demo    install deps, build, import ML-100K, train, serve on 127.0.0.1:8080
+#   make test    install deps, build, run every test (normal and ASan+UBSan builds)
+SHELL := /bin/bash
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+DATA ?= data
+ML100K ?= $(firstword $(wildcard ../shared/data/ml-100k/u.data shared/data/ml-100k/u.data))
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test test-fast test-asan bench bench-quick fuzz clean
+
+all: build
+
+deps:
+	@scripts/bootstrap.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@if [ -z "$(ML100K)" ]; then echo "demo: ml-100k/u.data not found (set ML100K=path)"; exit 1; fi
+	@if [ ! -d $(DATA)/log ]; then $(BUILD)/laotie import movielens $(ML100K) --data $(DATA); fi
+	@$(BUILD)/laotie stats --data $(DATA)
+	@$(BUILD)/laotie serve --data $(DATA) --listen 127.0.0.1:8080
+
+test: test-fast test-asan
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@scripts/bootstrap.sh bench
+	@bench/run
+
+bench-quick: build
+	@scripts/bootstrap.sh bench
+	@bench/run --quick
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,95 @@
+/*
+ * http_int.h — shared between the files of the http module only: the
+ * request being served, the JSON writer and the route handlers.
+ */
+#ifndef LT_HTTP_INT_H
+#define LT_HTTP_INT_H
+
+#include "core/buf.h"
+#include "http/server.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <string.h>
+
+#define LT__MAX_PARAMS 3
+
+typedef enum { AUTH_NONE, AUTH_READ, AUTH_WRITE } lt__auth_t;
+
+typedef struct lt__req lt__req_t;
+typedef void (*lt__handler_fn)(lt__req_t *r);
+
+typedef struct lt__route {
+  const char *method, *pattern;
+  lt__auth_t auth;
+  lt__handler_fn fn;
+} lt__route_t;
+
+/* Per-route metrics: request count by status class and a latency
+ * histogram (upper bounds in lt__lat_bounds, seconds). */
+#define LT__LAT_BUCKETS 12
+typedef struct lt__route_stats {
+  uint64_t requests, status[6]; /* status[0] = other, [2] = 2xx ... [5] = 5xx */
+  uint64_t lat[LT__LAT_BUCKETS + 1];
+  double lat_sum;
+} lt__route_stats_t;
+
+struct lt_server {
+  struct MHD_Daemon *d;
+  lt_store_t *store;
+  lt_feed_t *feed;
+  lt_server_opts_t opts;
+  char *api_key, *read_key, *host;
+  uint16_t port;
+  lt__route_stats_t *stats; /* one per route + 1 for unmatched */
+  pthread_mutex_t stats_lock;
+  pthread_mutex_t rate_lock;
+  struct lt__bucket *buckets;
+  uint64_t events_accepted, events_duplicate, events_rejected;
+  int64_t started_ms;
+};
+
+struct lt__req {
+  lt_server_t *srv;
+  struct MHD_Connection *conn;
+  const char *method, *url;
+  const lt__route_t *route;
+  int route_index;
+  lt_str_t params[LT__MAX_PARAMS]; /* path parameters, in pattern order */
+  uint32_t nparams;
+  lt_buf_t body;
+  int body_too_big;
+  uint64_t t0;
+  /* the answer */
+  unsigned status;
+  lt_buf_t out;
+  const char *content_type;
+  int answered;
+};
+
+/* Answers with a JSON error body {"error": {"code", "message"}}. */
+void lt__error(lt__req_t *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Sets a 2xx JSON answer whose body is already in r->out. */
+void lt__ok(lt__req_t *r, unsigned status);
+/* Query argument or NULL. */
+const char *lt__arg(lt__req_t *r, const char *name);
+/* Parses a bounded unsigned query argument (default when absent).
+ * Answers 400 and returns -1 when malformed or out of [lo, hi]. */
+int lt__arg_u32(lt__req_t *r, const char *name, uint32_t def, uint32_t lo, uint32_t hi,
+                uint32_t *out);
+/* A path parameter checked against max_id; answers 400 and returns 0 when
+ * too long. */
+int lt__param_ok(lt__req_t *r, uint32_t i);
+
+/* JSON writer helpers (append to b). */
+void lt__json_str(lt_buf_t *b, const char *s, size_t n);
+static inline void lt__json_cstr(lt_buf_t *b, const char *s) { lt__json_str(b, s, strlen(s)); }
+
+extern const lt__route_t lt__routes[];
+extern const size_t lt__nroutes;
+
+/* Writes the Prometheus text of the server into r->out. */
+void lt__metrics(lt__req_t *r);
+
+#endif

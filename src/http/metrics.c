@@ -1,0 +1,107 @@
+/*
+ * metrics.c — GET /metrics in the Prometheus text format: the server's own
+ * per-route request counts and latency histograms, events ingested, the
+ * log's size, state sizes, resident memory, and the feed engine's lines
+ * (model version, training runs).
+ */
+#include "http/http_int.h"
+
+#include "core/clock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char *const bounds_txt[LT__LAT_BUCKETS] = {"0.0001", "0.00025", "0.0005", "0.001",
+                                                        "0.0025", "0.005",   "0.01",   "0.025",
+                                                        "0.05",   "0.1",     "0.5",    "1"};
+
+static uint64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, rss = 0;
+  if (f) {
+    if (fscanf(f, "%lu %lu", &size, &rss) != 2) rss = 0;
+    fclose(f);
+  }
+  return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void lt__metrics(lt__req_t *r) {
+  lt_server_t *s = r->srv;
+  lt_buf_t *o = &r->out;
+  lt__route_stats_t *snap = calloc(lt__nroutes + 1, sizeof *snap);
+  if (!snap) return;
+  pthread_mutex_lock(&s->stats_lock);
+  memcpy(snap, s->stats, (lt__nroutes + 1) * sizeof *snap);
+  pthread_mutex_unlock(&s->stats_lock);
+
+  lt_buf_printf(o, "# HELP laotie_http_requests_total Requests answered, by route and status class.\n"
+                   "# TYPE laotie_http_requests_total counter\n");
+  static const char *const cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (size_t i = 0; i <= lt__nroutes; i++) {
+    const char *m = i < lt__nroutes ? lt__routes[i].method : "any";
+    const char *p = i < lt__nroutes ? lt__routes[i].pattern : "unmatched";
+    for (int c = 0; c < 6; c++)
+      if (snap[i].status[c])
+        lt_buf_printf(o,
+                      "laotie_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %" PRIu64
+                      "\n",
+                      m, p, cls[c], snap[i].status[c]);
+  }
+  lt_buf_printf(o, "# HELP laotie_http_request_seconds Request latency, by route.\n"
+                   "# TYPE laotie_http_request_seconds histogram\n");
+  for (size_t i = 0; i <= lt__nroutes; i++) {
+    if (!snap[i].requests) continue;
+    const char *m = i < lt__nroutes ? lt__routes[i].method : "any";
+    const char *p = i < lt__nroutes ? lt__routes[i].pattern : "unmatched";
+    uint64_t cum = 0;
+    for (int b = 0; b < LT__LAT_BUCKETS; b++) {
+      cum += snap[i].lat[b];
+      lt_buf_printf(o,
+                    "laotie_http_request_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%s\"} %" PRIu64
+                    "\n",
+                    m, p, bounds_txt[b], cum);
+    }
+    cum += snap[i].lat[LT__LAT_BUCKETS];
+    lt_buf_printf(o,
+                  "laotie_http_request_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %" PRIu64
+                  "\n"
+                  "laotie_http_request_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+                  "laotie_http_request_seconds_count{method=\"%s\",route=\"%s\"} %" PRIu64 "\n",
+                  m, p, cum, m, p, snap[i].lat_sum, m, p, cum);
+  }
+  free(snap);
+  lt_state_t *st = lt_store_state(s->store);
+  lt_state_totals_t t;
+  lt_state_totals(st, &t);
+  lt_buf_printf(o,
+                "# TYPE laotie_events_ingested_total counter\n"
+                "laotie_events_ingested_total{result=\"accepted\"} %" PRIu64 "\n"
+                "laotie_events_ingested_total{result=\"duplicate\"} %" PRIu64 "\n"
+                "laotie_events_ingested_total{result=\"rejected\"} %" PRIu64 "\n"
+                "# TYPE laotie_state_events gauge\nlaotie_state_events %" PRIu64 "\n"
+                "# TYPE laotie_state_users gauge\nlaotie_state_users %" PRIu64 "\n"
+                "# TYPE laotie_state_items gauge\nlaotie_state_items %" PRIu64 "\n"
+                "# TYPE laotie_state_creators gauge\nlaotie_state_creators %" PRIu64 "\n"
+                "# TYPE laotie_log_bytes gauge\nlaotie_log_bytes %" PRIu64 "\n"
+                "# TYPE laotie_log_fsyncs_total counter\nlaotie_log_fsyncs_total %" PRIu64 "\n"
+                "# TYPE laotie_resident_memory_bytes gauge\nlaotie_resident_memory_bytes %" PRIu64
+                "\n"
+                "# TYPE laotie_uptime_seconds gauge\nlaotie_uptime_seconds %.1f\n",
+                __atomic_load_n(&s->events_accepted, __ATOMIC_RELAXED),
+                __atomic_load_n(&s->events_duplicate, __ATOMIC_RELAXED),
+                __atomic_load_n(&s->events_rejected, __ATOMIC_RELAXED), t.events, t.users,
+                t.items, t.creators, lt_log_bytes(lt_store_log(s->store)),
+                lt_log_fsync_count(lt_store_log(s->store)), rss_bytes(),
+                (lt_now_ms() - s->started_ms) / 1000.0);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mf = open_memstream(&text, &len);
+  if (mf) {
+    lt_feed_metrics(s->feed, mf);
+    fclose(mf);
+    lt_buf_put(o, text, len);
+    free(text);
+  }
+}

@@ -1,0 +1,420 @@
+/*
+ * server.c — libmicrohttpd glue: the request lifecycle, routing, auth,
+ * limits, rate limiting and per-route metrics (see server.h).
+ *
+ * A request moves through MHD's access handler in three steps:
+ *  1. first call (*con_cls == NULL): allocate an lt__req_t, match the
+ *     route (404/405 decided later), check Content-Length against
+ *     max_body (413 at once: the body is never read); return MHD_YES.
+ *     Answering on the first call would make MHD drop keep-alive.
+ *  2. calls with upload data: append to r->body up to max_body; beyond it
+ *     the rest is discarded and the request ends as 413.
+ *  3. the last call (no more data): auth, rate limit, handler, answer.
+ * The request context is freed in the completion callback.
+ *
+ * Invariants:
+ *  1. every answered request is counted once in its route's stats;
+ *  2. a handler runs only after auth succeeded for its route's level;
+ *  3. nothing a client sends reaches the file system by name.
+ */
+#include "http/http_int.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/hash.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const double lat_bounds[LT__LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                   0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
+
+/* ---- rate limiting: a token bucket per principal ------------------- */
+
+#define NBUCKETS 1024
+typedef struct lt__bucket {
+  uint64_t key;
+  double tokens;
+  uint64_t last_ns;
+} lt__bucket_t;
+
+static int rate_ok(lt_server_t *s, uint64_t key) {
+  if (!s->opts.rate_limit_per_s) return 1;
+  double rate = s->opts.rate_limit_per_s, burst = rate < 10 ? 10 : rate;
+  uint64_t now = lt_mono_ns();
+  pthread_mutex_lock(&s->rate_lock);
+  lt__bucket_t *b = &s->buckets[key % NBUCKETS];
+  if (b->key != key) { /* a new principal takes the slot with a full bucket */
+    b->key = key;
+    b->tokens = burst;
+    b->last_ns = now;
+  }
+  b->tokens += (double)(now - b->last_ns) / 1e9 * rate;
+  if (b->tokens > burst) b->tokens = burst;
+  b->last_ns = now;
+  int ok = b->tokens >= 1.0;
+  if (ok) b->tokens -= 1.0;
+  pthread_mutex_unlock(&s->rate_lock);
+  return ok;
+}
+
+/* ---- helpers for handlers ------------------------------------------ */
+
+void lt__json_str(lt_buf_t *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  lt_buf_u8(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      lt_buf_u8(b, '\\');
+      lt_buf_u8(b, c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      lt_buf_put(b, e, 6);
+    } else {
+      lt_buf_u8(b, c);
+    }
+  }
+  lt_buf_u8(b, '"');
+}
+
+void lt__error(lt__req_t *r, unsigned status, const char *code, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  lt_buf_reset(&r->out);
+  lt_buf_printf(&r->out, "{\"error\": {\"code\": \"%s\", \"message\": ", code);
+  lt__json_cstr(&r->out, msg);
+  lt_buf_put(&r->out, "}}\n", 3);
+  r->status = status;
+  r->content_type = "application/json";
+  r->answered = 1;
+}
+
+void lt__ok(lt__req_t *r, unsigned status) {
+  r->status = status;
+  if (!r->content_type) r->content_type = "application/json";
+  r->answered = 1;
+}
+
+const char *lt__arg(lt__req_t *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int lt__arg_u32(lt__req_t *r, const char *name, uint32_t def, uint32_t lo, uint32_t hi,
+                uint32_t *out) {
+  const char *v = lt__arg(r, name);
+  if (!v) {
+    *out = def;
+    return 0;
+  }
+  char *end;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (!*v || *end || *v == '-' || x < lo || x > hi) {
+    lt__error(r, 400, "bad_parameter", "%s must be a whole number in [%u, %u]", name, lo, hi);
+    return -1;
+  }
+  *out = (uint32_t)x;
+  return 0;
+}
+
+int lt__param_ok(lt__req_t *r, uint32_t i) {
+  if (r->params[i].n == 0 || r->params[i].n > r->srv->opts.max_id) {
+    lt__error(r, 400, "bad_id", "ids must be 1 to %u bytes", r->srv->opts.max_id);
+    return 0;
+  }
+  for (size_t k = 0; k < r->params[i].n; k++)
+    if ((unsigned char)r->params[i].p[k] < 0x20) {
+      lt__error(r, 400, "bad_id", "ids must not contain control characters");
+      return 0;
+    }
+  return 1;
+}
+
+/* ---- routing -------------------------------------------------------- */
+
+/* Matches url against a pattern; fills path parameters (pointing into
+ * url). Returns 1 on a match. */
+static int match(const char *pattern, const char *url, lt__req_t *r) {
+  const char *p = pattern, *u = url;
+  uint32_t np = 0;
+  while (*p && *u) {
+    if (*p == '{') {
+      const char *end = strchr(u, '/');
+      size_t n = end ? (size_t)(end - u) : strlen(u);
+      if (n == 0 || np >= LT__MAX_PARAMS) return 0;
+      r->params[np].p = u;
+      r->params[np].n = n;
+      np++;
+      u += n;
+      p = strchr(p, '}');
+      if (!p) return 0;
+      p++;
+    } else if (*p++ != *u++) {
+      return 0;
+    }
+  }
+  if (*p || *u) return 0;
+  r->nparams = np;
+  return 1;
+}
+
+static void route(lt__req_t *r) {
+  int path_found = 0;
+  r->route_index = (int)lt__nroutes; /* unmatched */
+  for (size_t i = 0; i < lt__nroutes; i++) {
+    if (!match(lt__routes[i].pattern, r->url, r)) continue;
+    path_found = 1;
+    if (!strcmp(lt__routes[i].method, r->method)) {
+      r->route = &lt__routes[i];
+      r->route_index = (int)i;
+      return;
+    }
+  }
+  r->nparams = 0;
+  if (path_found) lt__error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
+  else lt__error(r, 404, "not_found", "no such route");
+}
+
+/* ---- auth ----------------------------------------------------------- */
+
+static int ct_equal(const char *a, size_t na, const char *b, size_t nb) {
+  /* time depends only on the lengths, not on where the keys differ */
+  unsigned diff = (unsigned)(na ^ nb);
+  size_t n = na > nb ? na : nb;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = i < na ? (unsigned char)a[i] : 0, y = i < nb ? (unsigned char)b[i] : 0;
+    diff |= (unsigned)(x ^ y);
+  }
+  return diff == 0;
+}
+
+/* Returns 1 when allowed; otherwise answers 401/403 and returns 0.
+ * *principal gets the rate-limit key. */
+static int authorise(lt__req_t *r, uint64_t *principal) {
+  lt_server_t *s = r->srv;
+  const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+  const char *tok = NULL;
+  size_t nt = 0;
+  if (h && !strncmp(h, "Bearer ", 7)) {
+    tok = h + 7;
+    nt = strlen(tok);
+  }
+  int is_admin = tok && ct_equal(tok, nt, s->api_key, strlen(s->api_key));
+  int is_reader = tok && s->read_key && ct_equal(tok, nt, s->read_key, strlen(s->read_key));
+  if (is_admin) *principal = 1;
+  else if (is_reader) *principal = 2;
+  else { /* anonymous: by client address */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    *principal = 3;
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+      const struct sockaddr_in *in = (const struct sockaddr_in *)ci->client_addr;
+      *principal = 3 + lt_mix64(in->sin_addr.s_addr);
+    }
+  }
+  lt__auth_t need = r->route->auth;
+  if (need == AUTH_NONE) return 1;
+  if (need == AUTH_READ && (!s->read_key || is_admin || is_reader)) return 1;
+  if (need == AUTH_WRITE && is_admin) return 1;
+  if (!tok) {
+    lt__error(r, 401, "unauthorized", "this route needs Authorization: Bearer KEY");
+  } else if (need == AUTH_WRITE && is_reader) {
+    lt__error(r, 403, "forbidden", "the read key cannot write");
+  } else {
+    lt__error(r, 401, "unauthorized", "unknown key");
+  }
+  return 0;
+}
+
+/* ---- MHD callbacks -------------------------------------------------- */
+
+static void record(lt_server_t *s, lt__req_t *r) {
+  double secs = (double)(lt_mono_ns() - r->t0) / 1e9;
+  lt__route_stats_t *st = &s->stats[r->route_index];
+  size_t b = 0;
+  while (b < LT__LAT_BUCKETS && secs > lat_bounds[b]) b++;
+  unsigned cls = r->status / 100;
+  pthread_mutex_lock(&s->stats_lock);
+  st->requests++;
+  st->status[cls >= 2 && cls <= 5 ? cls : 0]++;
+  st->lat[b]++;
+  st->lat_sum += secs;
+  pthread_mutex_unlock(&s->stats_lock);
+}
+
+static enum MHD_Result respond(lt__req_t *r) {
+  if (r->out.err) lt__error(r, 503, "out_of_memory", "out of memory");
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(r->out.len, r->out.p, MHD_RESPMEM_MUST_COPY);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
+  MHD_add_response_header(resp, "Cache-Control", "no-store");
+  if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+  if (r->status == 429) MHD_add_response_header(resp, "Retry-After", "1");
+  enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+  MHD_destroy_response(resp);
+  record(r->srv, r);
+  return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls) {
+  lt_server_t *s = cls;
+  lt__req_t *r = *con_cls;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r) return MHD_NO;
+    r->srv = s;
+    r->conn = conn;
+    r->method = method;
+    r->url = url;
+    r->t0 = lt_mono_ns();
+    lt_buf_init(&r->body);
+    lt_buf_init(&r->out);
+    *con_cls = r;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) r->body_too_big = 1;
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (!r->body_too_big) {
+      if (r->body.len + *upload_size > s->opts.max_body) {
+        r->body_too_big = 1;
+        lt_buf_free(&r->body);
+      } else {
+        lt_buf_put(&r->body, upload_data, *upload_size);
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  route(r);
+  uint64_t principal = 0;
+  if (r->answered) {
+    /* 404 / 405 */
+  } else if (r->body_too_big) {
+    lt__error(r, 413, "body_too_large", "request bodies are limited to %zu bytes",
+              s->opts.max_body);
+  } else if (r->body.err) {
+    lt__error(r, 503, "out_of_memory", "out of memory");
+  } else if (authorise(r, &principal)) {
+    if (!rate_ok(s, principal)) lt__error(r, 429, "rate_limited", "too many requests; slow down");
+    else r->route->fn(r);
+    if (!r->answered) lt__error(r, 500, "internal", "the handler gave no answer");
+  }
+  return respond(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  lt__req_t *r = *con_cls;
+  if (!r) return;
+  lt_buf_free(&r->body);
+  lt_buf_free(&r->out);
+  free(r);
+  *con_cls = NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+void lt_server_opts_default(lt_server_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->host = "127.0.0.1";
+  o->threads = 2;
+  o->max_body = 8u << 20;
+  o->max_batch = 10000;
+  o->max_id = 128;
+  o->max_conns = 1024;
+  o->conn_timeout_s = 30;
+}
+
+int lt_server_start(lt_store_t *store, lt_feed_t *feed, const lt_server_opts_t *opts,
+                    lt_server_t **out) {
+  lt_server_opts_t o;
+  if (opts) o = *opts;
+  else lt_server_opts_default(&o);
+  if (!o.api_key || !*o.api_key) return LT_EINVAL;
+  if (!o.host) o.host = "127.0.0.1";
+  if (!o.threads) o.threads = 2;
+  if (!o.max_body) o.max_body = 8u << 20;
+  if (!o.max_batch) o.max_batch = 10000;
+  if (!o.max_id) o.max_id = 128;
+  if (!o.max_conns) o.max_conns = 1024;
+  if (!o.conn_timeout_s) o.conn_timeout_s = 30;
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(o.port);
+  if (inet_pton(AF_INET, o.host, &addr.sin_addr) != 1) return LT_EINVAL;
+
+  lt_server_t *s = calloc(1, sizeof *s);
+  if (!s) return LT_ENOMEM;
+  s->store = store;
+  s->feed = feed;
+  s->opts = o;
+  s->api_key = strdup(o.api_key);
+  s->read_key = o.read_key && *o.read_key ? strdup(o.read_key) : NULL;
+  s->host = strdup(o.host);
+  s->stats = calloc(lt__nroutes + 1, sizeof *s->stats);
+  s->buckets = calloc(NBUCKETS, sizeof *s->buckets);
+  s->started_ms = lt_now_ms();
+  pthread_mutex_init(&s->stats_lock, NULL);
+  pthread_mutex_init(&s->rate_lock, NULL);
+  s->opts.api_key = s->api_key;
+  s->opts.read_key = s->read_key;
+  s->opts.host = s->host;
+  if (!s->api_key || !s->host || !s->stats || !s->buckets || (o.read_key && *o.read_key && !s->read_key)) {
+    lt_server_stop(s);
+    return LT_ENOMEM;
+  }
+  s->d = MHD_start_daemon(
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+      (unsigned)o.threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o.max_conns,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o.conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+  if (!s->d) {
+    lt_server_stop(s);
+    return LT_EIO;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = di ? di->port : o.port;
+  *out = s;
+  return LT_OK;
+}
+
+uint16_t lt_server_port(const lt_server_t *s) { return s->port; }
+
+void lt_server_stop(lt_server_t *s) {
+  if (!s) return;
+  if (s->d) {
+    MHD_socket fd = MHD_quiesce_daemon(s->d); /* stop accepting first */
+    MHD_stop_daemon(s->d);                    /* joins workers: in-flight requests finish */
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+  }
+  pthread_mutex_destroy(&s->stats_lock);
+  pthread_mutex_destroy(&s->rate_lock);
+  free(s->stats);
+  free(s->buckets);
+  free(s->api_key);
+  free(s->read_key);
+  free(s->host);
+  free(s);
+}
+
+size_t lt_server_routes(lt_route_info_t *out, size_t max) {
+  for (size_t i = 0; i < lt__nroutes && i < max; i++) {
+    out[i].method = lt__routes[i].method;
+    out[i].pattern = lt__routes[i].pattern;
+  }
+  return lt__nroutes;
+}

@@ -1,0 +1,389 @@
+/*
+ * snapshot.c — the state written to and read from one file.
+ *
+ * Format (version 1): "LTSNAP1\n" (8 bytes), u32le version, then a body of
+ * varints (core/buf.h), then u64le XXH3-64 of every byte before it.
+ * Body, in order:
+ *   str timezone, uvar history_cap, u64le applied (log offset covered),
+ *   totals: uvar events, duplicates_rejected, records, svar min_ts_ms,
+ *           max_ts_ms, min_day, max_day;
+ *   for each of the 6 namespaces: uvar count, count x str (id order);
+ *   items (count = item namespace count): meta then counters per item;
+ *   users: per user history (uvar n, n x entry oldest first), follows,
+ *          groups, days, uvar events, plays, watch_ms, svar first, last;
+ *   creators: uvar nitems, items, followers, impressions, watch_ms,
+ *          svar first_seen_ms;
+ *   event ids: uvar n, n x u64le key;
+ *   days: svar day0, uvar ndays, ndays x 14 uvars.
+ * Doubles travel as their IEEE bits (u64le).
+ *
+ * Loading checks the trailing hash over the whole file before decoding,
+ * then range-checks every id against its namespace's count, so a
+ * malformed or hostile file is rejected (LT_ECORRUPT), never trusted.
+ */
+#include "state/state_int.h"
+
+#include "core/buf.h"
+#include "core/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define MAGIC "LTSNAP1\n"
+#define VERSION 1u
+
+typedef struct writer {
+  FILE *f;
+  lt_buf_t b;
+  XXH3_state_t *h;
+  int err;
+} writer_t;
+
+static void wflush(writer_t *w) {
+  if (w->b.err) w->err = w->b.err;
+  if (w->err || !w->b.len) return;
+  XXH3_64bits_update(w->h, w->b.p, w->b.len);
+  if (fwrite(w->b.p, 1, w->b.len, w->f) != w->b.len) w->err = LT_EIO;
+  lt_buf_reset(&w->b);
+}
+
+static void wmaybe(writer_t *w) {
+  if (w->b.len >= (1u << 20)) wflush(w);
+}
+
+static void wf64(lt_buf_t *b, double v) {
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  lt_buf_u64le(b, u);
+}
+
+static double rf64(lt_rd_t *r) {
+  uint64_t u = lt_rd_u64le(r);
+  double v;
+  memcpy(&v, &u, 8);
+  return v;
+}
+
+static void put_day_totals(lt_buf_t *b, const lt_day_totals_t *d) {
+  const uint64_t v[] = {d->active_users, d->new_users, d->events,   d->impressions, d->plays,
+                        d->completions,  d->likes,     d->shares,   d->follows,     d->watch_ms,
+                        d->purchases,    d->gmv_cents, d->gift_cents};
+  for (size_t i = 0; i < sizeof v / sizeof *v; i++) lt_buf_uvar(b, v[i]);
+}
+
+static void get_day_totals(lt_rd_t *r, lt_day_totals_t *d) {
+  uint64_t *v[] = {&d->active_users, &d->new_users, &d->events,   &d->impressions, &d->plays,
+                   &d->completions,   &d->likes,     &d->shares,   &d->follows,     &d->watch_ms,
+                   &d->purchases,     &d->gmv_cents, &d->gift_cents};
+  for (size_t i = 0; i < sizeof v / sizeof *v; i++) *v[i] = lt_rd_uvar(r);
+}
+
+#define COUNTER_FIELDS(X)                                                                         \
+  X(impressions) X(plays) X(watch_ms) X(completions) X(likes) X(comments) X(shares) X(follows)   \
+  X(not_interested) X(purchases) X(gmv_cents) X(gift_cents) X(ad_impressions) X(ad_clicks)       \
+  X(ad_conversions)
+
+int lt_state_save(const lt_state_t *st, FILE *f) {
+  writer_t w = {.f = f};
+  lt_buf_init(&w.b);
+  w.h = XXH3_createState();
+  if (!w.h) return LT_ENOMEM;
+  XXH3_64bits_reset(w.h);
+  lt_buf_t *b = &w.b;
+  lt_buf_put(b, MAGIC, 8);
+  lt_buf_u32le(b, VERSION);
+  lt_buf_str(b, st->tz.name, strlen(st->tz.name));
+  lt_buf_uvar(b, st->opts.history_cap);
+  lt_buf_u64le(b, st->applied);
+  lt_buf_uvar(b, st->totals.events);
+  lt_buf_uvar(b, st->totals.duplicates_rejected);
+  lt_buf_uvar(b, st->totals.records);
+  lt_buf_svar(b, st->totals.min_ts_ms);
+  lt_buf_svar(b, st->totals.max_ts_ms);
+  lt_buf_svar(b, st->totals.min_day);
+  lt_buf_svar(b, st->totals.max_day);
+  for (int ns = 0; ns < LT_NS__COUNT; ns++) {
+    uint32_t n = lt_intern_count(st->ns[ns]);
+    lt_buf_uvar(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+      size_t len;
+      const char *s = lt_intern_str(st->ns[ns], i, &len);
+      lt_buf_str(b, s, len);
+      wmaybe(&w);
+    }
+  }
+  uint32_t ni = lt_cv_len(&st->items);
+  for (uint32_t i = 0; i < ni; i++) {
+    const lt_item_meta_t *m = lt_cv_at(&st->items, i);
+    const lt_item_counters_t *c = lt_cv_at(&st->counters, i);
+    lt_buf_uvar(b, m->creator == LT_NONE ? 0 : (uint64_t)m->creator + 1);
+    lt_buf_u8(b, m->kind);
+    lt_buf_u8(b, (uint8_t)(m->aigc | m->deleted << 1 | m->in_catalog << 2));
+    lt_buf_uvar(b, m->duration_ms);
+    lt_buf_uvar(b, m->ntags);
+    for (uint32_t t = 0; t < m->ntags; t++) lt_buf_uvar(b, m->tags[t]);
+    lt_buf_uvar(b, m->product == LT_NONE ? 0 : (uint64_t)m->product + 1);
+    lt_buf_svar(b, m->price_cents);
+    lt_buf_svar(b, m->published_at_ms);
+    lt_buf_svar(b, m->live_start_ms);
+    lt_buf_svar(b, m->live_end_ms);
+#define PUT_COUNTER(f) lt_buf_uvar(b, c->f);
+    COUNTER_FIELDS(PUT_COUNTER)
+#undef PUT_COUNTER
+    wf64(b, c->ratio_sum);
+    wf64(b, c->pop);
+    lt_buf_svar(b, c->pop_ts_ms);
+    lt_buf_svar(b, c->last_event_ms);
+    wmaybe(&w);
+  }
+  uint32_t nu = lt_cv_len(&st->users);
+  for (uint32_t u = 0; u < nu; u++) {
+    const lt__user_t *us = lt__user(st, u);
+    lt_buf_uvar(b, us->hlen);
+    for (uint32_t k = 0; k < us->hlen; k++) {
+      const lt_hist_t *h = &us->hist[(us->hhead + k) % us->hlen];
+      lt_buf_uvar(b, h->item);
+      lt_buf_uvar(b, h->ts);
+      lt_buf_uvar(b, h->watch_ms);
+      lt_buf_u8(b, h->type);
+      lt_buf_u8(b, h->flags);
+      lt_buf_uvar(b, h->weight_q);
+    }
+    lt_buf_uvar(b, us->nfollows);
+    for (uint32_t k = 0; k < us->nfollows; k++) lt_buf_uvar(b, us->follows[k]);
+    lt_buf_uvar(b, us->ngroups);
+    for (uint32_t k = 0; k < us->ngroups; k++) lt_buf_uvar(b, us->groups[k]);
+    lt_buf_uvar(b, us->ndays);
+    for (uint32_t k = 0; k < us->ndays; k++) {
+      lt_buf_uvar(b, us->days[k].day);
+      lt_buf_uvar(b, us->days[k].plays);
+      lt_buf_uvar(b, us->days[k].watch_ms);
+    }
+    lt_buf_uvar(b, us->events);
+    lt_buf_uvar(b, us->plays);
+    lt_buf_uvar(b, us->watch_ms);
+    lt_buf_svar(b, us->first_ms);
+    lt_buf_svar(b, us->last_ms);
+    wmaybe(&w);
+  }
+  uint32_t nc = lt_cv_len(&st->creators);
+  for (uint32_t c = 0; c < nc; c++) {
+    const lt__creator_t *cr = lt__creator(st, c);
+    lt_buf_uvar(b, cr->nitems);
+    for (uint32_t k = 0; k < cr->nitems; k++) lt_buf_uvar(b, cr->items[k]);
+    lt_buf_uvar(b, cr->followers);
+    lt_buf_uvar(b, cr->impressions);
+    lt_buf_uvar(b, cr->watch_ms);
+    lt_buf_svar(b, cr->first_seen_ms);
+    wmaybe(&w);
+  }
+  lt_buf_uvar(b, st->event_ids.len);
+  for (size_t i = 0; i < st->event_ids.cap; i++)
+    if (st->event_ids.keys[i]) {
+      lt_buf_u64le(b, st->event_ids.keys[i]);
+      wmaybe(&w);
+    }
+  lt_buf_svar(b, st->day0);
+  lt_buf_uvar(b, st->ndays);
+  for (uint32_t d = 0; d < st->ndays; d++) put_day_totals(b, &st->days[d]);
+  wflush(&w);
+  if (!w.err) {
+    unsigned char tail[8];
+    lt_store_u64le(tail, XXH3_64bits_digest(w.h));
+    if (fwrite(tail, 1, 8, f) != 8) w.err = LT_EIO;
+  }
+  if (!w.err && fflush(f)) w.err = LT_EIO;
+  XXH3_freeState(w.h);
+  lt_buf_free(&w.b);
+  return w.err;
+}
+
+/* Reads a uvar that must be < limit; sets r->err otherwise. */
+static uint32_t rd_id(lt_rd_t *r, uint64_t limit) {
+  uint64_t v = lt_rd_uvar(r);
+  if (v >= limit) {
+    r->err = LT_ECORRUPT;
+    return 0;
+  }
+  return (uint32_t)v;
+}
+
+static uint32_t rd_opt_id(lt_rd_t *r, uint64_t limit) {
+  uint64_t v = lt_rd_uvar(r);
+  if (v > limit) {
+    r->err = LT_ECORRUPT;
+    return LT_NONE;
+  }
+  return v ? (uint32_t)(v - 1) : LT_NONE;
+}
+
+/* Reads a count that also bounds an allocation: each element takes at
+ * least one byte, so a count above the bytes left is a lie. */
+static uint32_t rd_count(lt_rd_t *r, uint64_t max) {
+  uint64_t v = lt_rd_uvar(r);
+  if (v > max || v > (uint64_t)(r->end - r->p)) {
+    r->err = LT_ECORRUPT;
+    return 0;
+  }
+  return (uint32_t)v;
+}
+
+static int load_body(lt_state_t *st, lt_rd_t *r) {
+  int rc;
+  size_t n;
+  const char *tz = lt_rd_str(r, &n, 63);
+  if (r->err) return LT_ECORRUPT;
+  if (n != strlen(st->tz.name) || memcmp(tz, st->tz.name, n)) return LT_EVERSION;
+  uint64_t hcap = lt_rd_uvar(r);
+  if (hcap != st->opts.history_cap) return LT_EVERSION; /* replay instead */
+  st->applied = lt_rd_u64le(r);
+  st->totals.events = lt_rd_uvar(r);
+  st->totals.duplicates_rejected = lt_rd_uvar(r);
+  st->totals.records = lt_rd_uvar(r);
+  st->totals.min_ts_ms = lt_rd_svar(r);
+  st->totals.max_ts_ms = lt_rd_svar(r);
+  st->totals.min_day = (int32_t)lt_rd_svar(r);
+  st->totals.max_day = (int32_t)lt_rd_svar(r);
+  uint32_t count[LT_NS__COUNT];
+  for (int ns = 0; ns < LT_NS__COUNT && !r->err; ns++) {
+    count[ns] = rd_count(r, UINT32_MAX - 1);
+    for (uint32_t i = 0; i < count[ns] && !r->err; i++) {
+      const char *s = lt_rd_str(r, &n, LT_ID_MAX);
+      uint32_t id;
+      int created;
+      if (r->err || !n) return LT_ECORRUPT;
+      if ((rc = lt_intern_put(st->ns[ns], s, n, &id, &created))) return rc;
+      if (!created || id != i) return LT_ECORRUPT; /* duplicate string */
+      if ((rc = lt__state_grow(st, (lt_ns_t)ns, id))) return rc;
+    }
+  }
+  if (r->err) return LT_ECORRUPT;
+  for (uint32_t i = 0; i < count[LT_NS_ITEM] && !r->err; i++) {
+    lt_item_meta_t *m = lt_cv_at(&st->items, i);
+    lt_item_counters_t *c = lt_cv_at(&st->counters, i);
+    m->creator = rd_opt_id(r, count[LT_NS_CREATOR]);
+    m->kind = lt_rd_u8(r);
+    uint8_t fl = lt_rd_u8(r);
+    m->aigc = fl & 1;
+    m->deleted = (fl >> 1) & 1;
+    m->in_catalog = (fl >> 2) & 1;
+    m->duration_ms = (uint32_t)lt_rd_uvar(r);
+    m->ntags = rd_id(r, LT_MAX_TAGS + 1);
+    for (uint32_t t = 0; t < m->ntags; t++) m->tags[t] = rd_id(r, count[LT_NS_TAG]);
+    m->product = rd_opt_id(r, count[LT_NS_PRODUCT]);
+    m->price_cents = lt_rd_svar(r);
+    m->published_at_ms = lt_rd_svar(r);
+    m->live_start_ms = lt_rd_svar(r);
+    m->live_end_ms = lt_rd_svar(r);
+    if (m->kind > LT_KIND_DRAMA || fl > 7) r->err = LT_ECORRUPT;
+#define GET_COUNTER(f) c->f = lt_rd_uvar(r);
+    COUNTER_FIELDS(GET_COUNTER)
+#undef GET_COUNTER
+    c->ratio_sum = rf64(r);
+    c->pop = rf64(r);
+    c->pop_ts_ms = lt_rd_svar(r);
+    c->last_event_ms = lt_rd_svar(r);
+    if (m->creator != LT_NONE && (rc = lt_cv_len(&st->creators) > m->creator ? 0 : LT_ECORRUPT))
+      return rc;
+  }
+  for (uint32_t u = 0; u < count[LT_NS_USER] && !r->err; u++) {
+    lt__user_t *us = lt__user(st, u);
+    uint32_t hn = rd_count(r, st->opts.history_cap);
+    if (hn) {
+      if (!(us->hist = malloc(hn * sizeof *us->hist))) return LT_ENOMEM;
+      us->hlen = us->hcap = hn;
+    }
+    for (uint32_t k = 0; k < hn && !r->err; k++) {
+      lt_hist_t *h = &us->hist[k];
+      h->item = rd_id(r, count[LT_NS_ITEM]);
+      h->ts = (uint32_t)lt_rd_uvar(r);
+      h->watch_ms = (uint32_t)lt_rd_uvar(r);
+      h->type = lt_rd_u8(r);
+      h->flags = lt_rd_u8(r);
+      h->weight_q = (uint16_t)rd_id(r, 65536);
+      if (h->type >= LT_EV__COUNT) r->err = LT_ECORRUPT;
+    }
+    uint32_t nf = rd_count(r, count[LT_NS_CREATOR]);
+    if (nf) {
+      if (!(us->follows = malloc(nf * sizeof *us->follows))) return LT_ENOMEM;
+      us->nfollows = us->fcap = nf;
+    }
+    for (uint32_t k = 0; k < nf; k++) us->follows[k] = rd_id(r, count[LT_NS_CREATOR]);
+    uint32_t ng = rd_count(r, LT_MAX_GROUPS);
+    if (ng) {
+      if (!(us->groups = malloc(ng * sizeof *us->groups))) return LT_ENOMEM;
+      us->ngroups = ng;
+    }
+    for (uint32_t k = 0; k < ng; k++) us->groups[k] = rd_id(r, count[LT_NS_GROUP]);
+    uint32_t nd = rd_count(r, 65536);
+    if (nd) {
+      if (!(us->days = malloc(nd * sizeof *us->days))) return LT_ENOMEM;
+      us->ndays = us->dcap = nd;
+    }
+    for (uint32_t k = 0; k < nd; k++) {
+      us->days[k].day = (uint16_t)rd_id(r, 65536);
+      us->days[k].plays = (uint16_t)rd_id(r, 65536);
+      us->days[k].watch_ms = (uint32_t)rd_id(r, (uint64_t)UINT32_MAX + 1);
+      if (k && us->days[k].day <= us->days[k - 1].day) r->err = LT_ECORRUPT;
+    }
+    us->events = lt_rd_uvar(r);
+    us->plays = lt_rd_uvar(r);
+    us->watch_ms = lt_rd_uvar(r);
+    us->first_ms = lt_rd_svar(r);
+    us->last_ms = lt_rd_svar(r);
+  }
+  for (uint32_t c = 0; c < count[LT_NS_CREATOR] && !r->err; c++) {
+    lt__creator_t *cr = lt__creator(st, c);
+    uint32_t ni = rd_count(r, count[LT_NS_ITEM]);
+    if (ni) {
+      if (!(cr->items = malloc(ni * sizeof *cr->items))) return LT_ENOMEM;
+      cr->nitems = cr->icap = ni;
+    }
+    for (uint32_t k = 0; k < ni; k++) cr->items[k] = rd_id(r, count[LT_NS_ITEM]);
+    cr->followers = lt_rd_uvar(r);
+    cr->impressions = lt_rd_uvar(r);
+    cr->watch_ms = lt_rd_uvar(r);
+    cr->first_seen_ms = lt_rd_svar(r);
+  }
+  uint64_t nids = lt_rd_uvar(r);
+  if (r->err || nids > (uint64_t)(r->end - r->p) / 8) return LT_ECORRUPT;
+  if ((rc = lt_u64map_reserve(&st->event_ids, nids))) return rc;
+  for (uint64_t i = 0; i < nids; i++) {
+    uint64_t *slot, key = lt_rd_u64le(r);
+    if (!key) return LT_ECORRUPT;
+    if ((rc = lt_u64map_upsert(&st->event_ids, key, &slot, NULL))) return rc;
+    *slot = 1;
+  }
+  int64_t day0 = lt_rd_svar(r);
+  uint32_t nd = rd_count(r, 100000);
+  if (r->err || day0 < -100000 || day0 > 100000) return LT_ECORRUPT;
+  if (nd) {
+    if (!(st->days = calloc(nd, sizeof *st->days))) return LT_ENOMEM;
+    st->day0 = (int32_t)day0;
+    st->ndays = nd;
+  }
+  for (uint32_t d = 0; d < nd; d++) get_day_totals(r, &st->days[d]);
+  if (r->err || r->p != r->end) return LT_ECORRUPT;
+  return LT_OK;
+}
+
+int lt_state_load(const void *p, size_t n, const lt_state_opts_t *opts, lt_state_t **out) {
+  const unsigned char *b = p;
+  if (n < 8 + 4 + 8 || memcmp(b, MAGIC, 8)) return LT_ECORRUPT;
+  if (lt_load_u32le(b + 8) != VERSION) return LT_EVERSION;
+  if (XXH3_64bits(b, n - 8) != lt_load_u64le(b + n - 8)) return LT_ECORRUPT;
+  lt_state_t *st;
+  int rc = lt_state_new(opts, &st);
+  if (rc) return rc;
+  lt_rd_t r;
+  lt_rd_init(&r, b + 12, n - 12 - 8);
+  rc = load_body(st, &r);
+  if (!rc && r.err) rc = LT_ECORRUPT;
+  if (rc) {
+    lt_state_free(st);
+    return rc;
+  }
+  *out = st;
+  return LT_OK;
+}

@@ -1,0 +1,706 @@
+/*
+ * state.c — applying log records to the in-memory state (see state.h).
+ *
+ * Layout (state_int.h):
+ *  - six intern tables (users, items, creators, tags, groups, products)
+ *    map external strings to dense ids;
+ *  - items: two chunkvecs indexed by item id, lt_item_meta_t (what the
+ *    catalog says) and lt_item_counters_t (what happened to it);
+ *  - users: a chunkvec of lt__user_t, each with a ring of recent history
+ *    (hcap entries at most), its follows, groups and per-day activity;
+ *  - creators: a chunkvec of lt__creator_t with the creator's items;
+ *  - event_ids: XXH3-64 of every applied event id (idempotency);
+ *  - days: platform totals per local day, a dense array from day0.
+ *
+ * Invariants:
+ *  1. for every namespace, per-id storage exists for ids [0, count);
+ *  2. an event id in event_ids was applied exactly once;
+ *  3. user->days is sorted by day, one entry per day; a new entry adds 1
+ *     to that day's active_users;
+ *  4. a user's ring holds min(events kept, hcap) entries, hhead the oldest;
+ *  5. creator->items holds each item at most once, in order of first put.
+ *
+ * Only lt_state_apply (and lt_state_load) move the state; both run on the
+ * single writer.
+ */
+#include "state/state_int.h"
+
+#include "core/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lt_state_opts_default(lt_state_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->timezone = "Asia/Shanghai";
+  o->history_cap = 2000;
+  o->trend_half_life_s = 6 * 3600;
+  o->finish_ratio = 0.9;
+}
+
+int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
+  lt_state_t *st = calloc(1, sizeof *st);
+  if (!st) return LT_ENOMEM;
+  int rc = LT_ENOMEM;
+  if (opts) st->opts = *opts;
+  else lt_state_opts_default(&st->opts);
+  lt_state_opts_t def;
+  lt_state_opts_default(&def);
+  if (!st->opts.timezone) st->opts.timezone = def.timezone;
+  if (!st->opts.history_cap) st->opts.history_cap = def.history_cap;
+  if (!(st->opts.trend_half_life_s > 0)) st->opts.trend_half_life_s = def.trend_half_life_s;
+  if (!(st->opts.finish_ratio > 0)) st->opts.finish_ratio = def.finish_ratio;
+  st->decay_per_ms = log(2.0) / (st->opts.trend_half_life_s * 1000.0);
+  for (int i = 0; i < LT__STRIPES; i++) {
+    pthread_mutex_init(&st->user_locks[i], NULL);
+    pthread_mutex_init(&st->creator_locks[i], NULL);
+  }
+  if ((rc = lt_tz_load(&st->tz, st->opts.timezone))) goto fail;
+  st->opts.timezone = st->tz.name;
+  rc = LT_ENOMEM;
+  for (int i = 0; i < LT_NS__COUNT; i++)
+    if (lt_intern_new(&st->ns[i])) goto fail;
+  if (lt_cv_init(&st->items, sizeof(lt_item_meta_t)) ||
+      lt_cv_init(&st->counters, sizeof(lt_item_counters_t)) ||
+      lt_cv_init(&st->users, sizeof(lt__user_t)) ||
+      lt_cv_init(&st->creators, sizeof(lt__creator_t)))
+    goto fail;
+  lt_u64map_init(&st->event_ids);
+  st->totals.min_day = INT32_MAX;
+  st->totals.max_day = INT32_MIN;
+  *out = st;
+  return LT_OK;
+fail:
+  lt_state_free(st);
+  return rc;
+}
+
+void lt_state_free(lt_state_t *st) {
+  if (!st) return;
+  uint32_t nu = lt_cv_len(&st->users), nc = lt_cv_len(&st->creators);
+  for (uint32_t u = 0; u < nu; u++) {
+    lt__user_t *us = lt__user(st, u);
+    free(us->hist);
+    free(us->follows);
+    free(us->groups);
+    free(us->days);
+  }
+  for (uint32_t c = 0; c < nc; c++) free(lt__creator(st, c)->items);
+  lt_cv_free(&st->items);
+  lt_cv_free(&st->counters);
+  lt_cv_free(&st->users);
+  lt_cv_free(&st->creators);
+  for (int i = 0; i < LT_NS__COUNT; i++) lt_intern_free(st->ns[i]);
+  lt_u64map_clear(&st->event_ids);
+  free(st->days);
+  lt_tz_free(&st->tz);
+  for (int i = 0; i < LT__STRIPES; i++) {
+    pthread_mutex_destroy(&st->user_locks[i]);
+    pthread_mutex_destroy(&st->creator_locks[i]);
+  }
+  free(st);
+}
+
+/* ---- ids ----------------------------------------------------------- */
+
+int lt__state_grow(lt_state_t *st, lt_ns_t ns, uint32_t id) {
+  int rc = LT_OK;
+  switch (ns) {
+  case LT_NS_ITEM:
+    if (id < lt_cv_len(&st->items)) return LT_OK;
+    if ((rc = lt_cv_reserve(&st->items, id + 1)) || (rc = lt_cv_reserve(&st->counters, id + 1)))
+      return rc;
+    lt_item_meta_t *m = lt_cv_at(&st->items, id);
+    m->creator = LT_NONE;
+    m->product = LT_NONE;
+    lt_cv_resize(&st->counters, id + 1);
+    lt_cv_resize(&st->items, id + 1);
+    return LT_OK;
+  case LT_NS_USER:
+    return id < lt_cv_len(&st->users) ? LT_OK : lt_cv_resize(&st->users, id + 1);
+  case LT_NS_CREATOR:
+    return id < lt_cv_len(&st->creators) ? LT_OK : lt_cv_resize(&st->creators, id + 1);
+  default:
+    return LT_OK;
+  }
+}
+
+static int intern(lt_state_t *st, lt_ns_t ns, lt_str_t s, uint32_t *id, int *created) {
+  int c = 0, rc = lt_intern_put(st->ns[ns], s.p, s.n, id, &c);
+  if (rc) return rc;
+  if (created) *created = c;
+  return c ? lt__state_grow(st, ns, *id) : LT_OK;
+}
+
+int lt_state_find(const lt_state_t *st, lt_ns_t ns, const char *s, size_t n, uint32_t *id) {
+  if ((unsigned)ns >= LT_NS__COUNT) return LT_EINVAL;
+  return lt_intern_find(st->ns[ns], s, n, id);
+}
+
+const char *lt_state_name(const lt_state_t *st, lt_ns_t ns, uint32_t id) {
+  if ((unsigned)ns >= LT_NS__COUNT) return NULL;
+  return lt_intern_str(st->ns[ns], id, NULL);
+}
+
+uint32_t lt_state_count(const lt_state_t *st, lt_ns_t ns) {
+  switch (ns) { /* the per-id storage, published after the intern entry */
+  case LT_NS_ITEM:
+    return lt_cv_len(&st->items);
+  case LT_NS_USER:
+    return lt_cv_len(&st->users);
+  case LT_NS_CREATOR:
+    return lt_cv_len(&st->creators);
+  default:
+    return (unsigned)ns < LT_NS__COUNT ? lt_intern_count(st->ns[ns]) : 0;
+  }
+}
+
+/* ---- helpers ------------------------------------------------------- */
+
+static pthread_mutex_t *user_lock(lt_state_t *st, uint32_t u) {
+  return &st->user_locks[u % LT__STRIPES];
+}
+static pthread_mutex_t *creator_lock(lt_state_t *st, uint32_t c) {
+  return &st->creator_locks[c % LT__STRIPES];
+}
+
+/* Grows a u32 array to hold one more element (1.5x growth). */
+static int push_u32(uint32_t **a, uint32_t *n, uint32_t *cap, uint32_t v) {
+  if (*n == *cap) {
+    uint32_t nc = *cap ? *cap + *cap / 2 + 1 : 4;
+    uint32_t *p = realloc(*a, nc * sizeof *p);
+    if (!p) return LT_ENOMEM;
+    *a = p;
+    *cap = nc;
+  }
+  (*a)[(*n)++] = v;
+  return LT_OK;
+}
+
+lt_day_totals_t *lt__state_day(lt_state_t *st, int32_t day) {
+  if (!st->ndays) {
+    st->days = calloc(1, sizeof *st->days);
+    if (!st->days) return NULL;
+    st->day0 = day;
+    st->ndays = 1;
+  }
+  if (day < st->day0) {
+    uint32_t shift = (uint32_t)(st->day0 - day);
+    if (shift > 100000) return NULL;
+    lt_day_totals_t *d = calloc(st->ndays + shift, sizeof *d);
+    if (!d) return NULL;
+    memcpy(d + shift, st->days, st->ndays * sizeof *d);
+    free(st->days);
+    st->days = d;
+    st->ndays += shift;
+    st->day0 = day;
+  } else if ((uint32_t)(day - st->day0) >= st->ndays) {
+    uint32_t n = (uint32_t)(day - st->day0) + 1;
+    if (n > 100000) return NULL;
+    lt_day_totals_t *d = realloc(st->days, n * sizeof *d);
+    if (!d) return NULL;
+    memset(d + st->ndays, 0, (n - st->ndays) * sizeof *d);
+    st->days = d;
+    st->ndays = n;
+  }
+  return &st->days[day - st->day0];
+}
+
+static double decay(const lt_state_t *st, int64_t dt_ms) {
+  return dt_ms <= 0 ? 1.0 : exp(-(double)dt_ms * st->decay_per_ms);
+}
+
+static void pop_add(lt_state_t *st, lt_item_counters_t *c, int64_t ts_ms, double w) {
+  if (w == 0) return;
+  if (ts_ms >= c->pop_ts_ms) {
+    c->pop = c->pop * decay(st, ts_ms - c->pop_ts_ms) + w;
+    c->pop_ts_ms = ts_ms;
+  } else {
+    c->pop += w * decay(st, c->pop_ts_ms - ts_ms);
+  }
+}
+
+/* Records user activity on a local day; *new_day is 1 for the user's first
+ * event that day. Caller holds the user's stripe lock. */
+static int user_day_add(lt__user_t *u, int32_t day, uint32_t watch_ms, uint32_t plays,
+                        int *new_day) {
+  *new_day = 0;
+  if (day < 0 || day > UINT16_MAX) return LT_ERANGE;
+  uint32_t i = u->ndays;
+  while (i > 0 && u->days[i - 1].day > day) i--;
+  if (!(i > 0 && u->days[i - 1].day == day)) {
+    if (u->ndays == u->dcap) {
+      uint32_t nc = u->dcap ? u->dcap + u->dcap / 2 + 1 : 4;
+      lt__uday_t *p = realloc(u->days, nc * sizeof *p);
+      if (!p) return LT_ENOMEM;
+      u->days = p;
+      u->dcap = nc;
+    }
+    memmove(&u->days[i + 1], &u->days[i], (u->ndays - i) * sizeof *u->days);
+    u->days[i] = (lt__uday_t){(uint16_t)day, 0, 0};
+    u->ndays++;
+    i++;
+    *new_day = 1;
+  }
+  lt__uday_t *d = &u->days[i - 1];
+  uint64_t w = (uint64_t)d->watch_ms + watch_ms;
+  d->watch_ms = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+  uint32_t p = (uint32_t)d->plays + plays;
+  d->plays = p > UINT16_MAX ? UINT16_MAX : (uint16_t)p;
+  return LT_OK;
+}
+
+static int hist_push(lt_state_t *st, lt__user_t *u, const lt_hist_t *h) {
+  uint32_t cap = st->opts.history_cap;
+  if (u->hlen < cap) {
+    if (u->hlen == u->hcap) {
+      uint32_t nc = u->hcap ? u->hcap + u->hcap / 2 + 1 : 8;
+      if (nc > cap) nc = cap;
+      lt_hist_t *p = realloc(u->hist, nc * sizeof *p);
+      if (!p) return LT_ENOMEM;
+      u->hist = p;
+      u->hcap = nc;
+    }
+    u->hist[u->hlen++] = *h; /* hhead stays 0 until the ring is full */
+  } else {
+    u->hist[u->hhead] = *h;
+    u->hhead = (u->hhead + 1) % u->hlen;
+  }
+  return LT_OK;
+}
+
+static int follow_set(lt_state_t *st, uint32_t user, uint32_t creator, int on) {
+  lt__user_t *u = lt__user(st, user);
+  int rc = LT_OK, changed = 0;
+  pthread_mutex_lock(user_lock(st, user));
+  uint32_t i = 0;
+  while (i < u->nfollows && u->follows[i] != creator) i++;
+  if (on && i == u->nfollows) {
+    rc = push_u32(&u->follows, &u->nfollows, &u->fcap, creator);
+    changed = rc == LT_OK;
+  } else if (!on && i < u->nfollows) {
+    u->follows[i] = u->follows[--u->nfollows];
+    changed = 1;
+  }
+  pthread_mutex_unlock(user_lock(st, user));
+  if (changed) {
+    lt__creator_t *c = lt__creator(st, creator);
+    if (on) c->followers++;
+    else if (c->followers) c->followers--;
+  }
+  return rc;
+}
+
+static int creator_add_item(lt_state_t *st, uint32_t creator, uint32_t item, int remove) {
+  lt__creator_t *c = lt__creator(st, creator);
+  int rc = LT_OK;
+  pthread_mutex_lock(creator_lock(st, creator));
+  uint32_t i = 0;
+  while (i < c->nitems && c->items[i] != item) i++;
+  if (remove) {
+    if (i < c->nitems) {
+      memmove(&c->items[i], &c->items[i + 1], (c->nitems - i - 1) * sizeof *c->items);
+      c->nitems--;
+    }
+  } else if (i == c->nitems) {
+    rc = push_u32(&c->items, &c->nitems, &c->icap, item);
+  }
+  pthread_mutex_unlock(creator_lock(st, creator));
+  return rc;
+}
+
+/* ---- apply --------------------------------------------------------- */
+
+static double event_pop_weight(const lt_event_t *e, double ratio) {
+  switch (e->type) {
+  case LT_EV_PLAY:
+    return ratio >= 0 ? (ratio < 1 ? 0.2 + 0.8 * ratio : 1.0) : 1.0;
+  case LT_EV_LIKE:
+  case LT_EV_COMMENT:
+  case LT_EV_GIFT:
+    return 1.0;
+  case LT_EV_SHARE:
+  case LT_EV_FOLLOW:
+  case LT_EV_PURCHASE:
+    return 2.0;
+  default:
+    return 0.0;
+  }
+}
+
+static int apply_event(lt_state_t *st, const lt_event_t *e) {
+  int rc;
+  uint64_t *slot = NULL;
+  int created = 0;
+  if (e->id.n) {
+    uint64_t key = lt_u64map_key(lt_hash64(e->id.p, e->id.n));
+    if (lt_u64map_get(&st->event_ids, key)) {
+      st->totals.duplicates_rejected++;
+      return LT_EDUPLICATE;
+    }
+    if ((rc = lt_u64map_upsert(&st->event_ids, key, &slot, NULL))) return rc;
+    *slot = 1;
+  }
+  uint32_t uid, iid;
+  if ((rc = intern(st, LT_NS_USER, e->user, &uid, NULL))) return rc;
+  if ((rc = intern(st, LT_NS_ITEM, e->item, &iid, &created))) return rc;
+  lt_item_meta_t *m = lt_cv_at(&st->items, iid);
+  lt_item_counters_t *c = lt_cv_at(&st->counters, iid);
+  if (created) m->published_at_ms = e->ts_ms;
+  if (e->duration_ms && !m->duration_ms) m->duration_ms = e->duration_ms;
+
+  double ratio = -1;
+  if (m->duration_ms && (e->type == LT_EV_PLAY)) ratio = (double)e->watch_ms / m->duration_ms;
+  int finished = ratio >= st->opts.finish_ratio;
+  lt__creator_t *cr = m->creator != LT_NONE ? lt__creator(st, m->creator) : NULL;
+
+  switch (e->type) {
+  case LT_EV_IMPRESSION:
+    c->impressions++;
+    if (cr) cr->impressions++;
+    break;
+  case LT_EV_PLAY:
+    c->plays++;
+    c->watch_ms += e->watch_ms;
+    if (cr) cr->watch_ms += e->watch_ms;
+    if (ratio >= 0) c->ratio_sum += ratio;
+    if (finished) c->completions++;
+    break;
+  case LT_EV_LIKE: c->likes++; break;
+  case LT_EV_COMMENT: c->comments++; break;
+  case LT_EV_SHARE: c->shares++; break;
+  case LT_EV_FOLLOW:
+  case LT_EV_UNFOLLOW:
+    if (e->type == LT_EV_FOLLOW) c->follows++;
+    if (m->creator != LT_NONE && (rc = follow_set(st, uid, m->creator, e->type == LT_EV_FOLLOW)))
+      return rc;
+    break;
+  case LT_EV_NOT_INTERESTED: c->not_interested++; break;
+  case LT_EV_PURCHASE:
+    c->purchases++;
+    c->gmv_cents += (uint64_t)e->value;
+    break;
+  case LT_EV_GIFT: c->gift_cents += (uint64_t)e->value; break;
+  case LT_EV_AD_IMPRESSION: c->ad_impressions++; break;
+  case LT_EV_AD_CLICK: c->ad_clicks++; break;
+  case LT_EV_AD_CONVERSION: c->ad_conversions++; break;
+  }
+  pop_add(st, c, e->ts_ms, event_pop_weight(e, ratio));
+  if (e->ts_ms > c->last_event_ms) c->last_event_ms = e->ts_ms;
+
+  /* the user: history, per-day activity */
+  int64_t ts_s = e->ts_ms / 1000;
+  int32_t day = lt_tz_day(&st->tz, ts_s);
+  uint32_t watch = e->type == LT_EV_PLAY ? e->watch_ms : 0, plays = e->type == LT_EV_PLAY;
+  int new_day = 0;
+  lt__user_t *u = lt__user(st, uid);
+  pthread_mutex_lock(user_lock(st, uid));
+  int new_user = u->events == 0;
+  u->events++;
+  u->plays += plays;
+  u->watch_ms += watch;
+  if (!u->first_ms || e->ts_ms < u->first_ms) u->first_ms = e->ts_ms;
+  if (e->ts_ms > u->last_ms) u->last_ms = e->ts_ms;
+  rc = user_day_add(u, day, watch, plays, &new_day);
+  if (!rc && e->type != LT_EV_IMPRESSION && e->type < LT_EV_AD_IMPRESSION) {
+    double w = e->weight > 0 ? e->weight : (ratio >= 0 ? ratio : 0);
+    double wq = w * 100.0 + 0.5;
+    lt_hist_t h = {iid, (uint32_t)(ts_s > UINT32_MAX ? UINT32_MAX : (ts_s < 0 ? 0 : ts_s)),
+                   e->watch_ms, e->type, (uint8_t)(finished ? LT_HIST_FINISHED : 0),
+                   (uint16_t)(wq > UINT16_MAX ? UINT16_MAX : wq)};
+    rc = hist_push(st, u, &h);
+  }
+  pthread_mutex_unlock(user_lock(st, uid));
+  if (rc) return rc;
+
+  lt_day_totals_t *d = lt__state_day(st, day);
+  if (d) {
+    d->events++;
+    d->active_users += new_day;
+    d->new_users += new_user;
+    d->watch_ms += watch;
+    switch (e->type) {
+    case LT_EV_IMPRESSION: d->impressions++; break;
+    case LT_EV_PLAY:
+      d->plays++;
+      d->completions += finished;
+      break;
+    case LT_EV_LIKE: d->likes++; break;
+    case LT_EV_SHARE: d->shares++; break;
+    case LT_EV_FOLLOW: d->follows++; break;
+    case LT_EV_PURCHASE:
+      d->purchases++;
+      d->gmv_cents += (uint64_t)e->value;
+      break;
+    case LT_EV_GIFT: d->gift_cents += (uint64_t)e->value; break;
+    }
+  }
+  st->totals.events++;
+  if (!st->totals.min_ts_ms || e->ts_ms < st->totals.min_ts_ms) st->totals.min_ts_ms = e->ts_ms;
+  if (e->ts_ms > st->totals.max_ts_ms) st->totals.max_ts_ms = e->ts_ms;
+  if (day < st->totals.min_day) st->totals.min_day = day;
+  if (day > st->totals.max_day) st->totals.max_day = day;
+  return LT_OK;
+}
+
+static int apply_item(lt_state_t *st, const lt_item_rec_t *r) {
+  uint32_t iid, cid, tag, prod = LT_NONE;
+  int rc, created, new_creator;
+  if ((rc = intern(st, LT_NS_ITEM, r->id, &iid, &created))) return rc;
+  if ((rc = intern(st, LT_NS_CREATOR, r->creator, &cid, &new_creator))) return rc;
+  if (r->product_id.n && (rc = intern(st, LT_NS_PRODUCT, r->product_id, &prod, NULL))) return rc;
+  uint32_t tags[LT_MAX_TAGS];
+  for (uint32_t i = 0; i < r->ntags; i++) {
+    if ((rc = intern(st, LT_NS_TAG, r->tags[i], &tag, NULL))) return rc;
+    tags[i] = tag;
+  }
+  lt_item_meta_t *m = lt_cv_at(&st->items, iid);
+  if (m->creator != cid) {
+    if (m->creator != LT_NONE && (rc = creator_add_item(st, m->creator, iid, 1))) return rc;
+    if ((rc = creator_add_item(st, cid, iid, 0))) return rc;
+  }
+  m->creator = cid;
+  m->kind = r->kind;
+  m->aigc = r->aigc;
+  m->deleted = 0;
+  m->in_catalog = 1;
+  if (r->duration_ms) m->duration_ms = r->duration_ms;
+  memcpy(m->tags, tags, r->ntags * sizeof *tags);
+  m->ntags = r->ntags;
+  m->product = prod;
+  m->price_cents = r->price_cents;
+  if (r->published_at_ms) m->published_at_ms = r->published_at_ms;
+  m->live_start_ms = r->live_start_ms;
+  m->live_end_ms = r->live_end_ms;
+  lt__creator_t *c = lt__creator(st, cid);
+  if (m->published_at_ms && (!c->first_seen_ms || m->published_at_ms < c->first_seen_ms))
+    c->first_seen_ms = m->published_at_ms;
+  return LT_OK;
+}
+
+static int apply_user(lt_state_t *st, const lt_user_rec_t *r) {
+  uint32_t uid, g[LT_MAX_GROUPS];
+  int rc;
+  if ((rc = intern(st, LT_NS_USER, r->id, &uid, NULL))) return rc;
+  for (uint32_t i = 0; i < r->ngroups; i++)
+    if ((rc = intern(st, LT_NS_GROUP, r->groups[i], &g[i], NULL))) return rc;
+  uint32_t *groups = NULL;
+  if (r->ngroups && !(groups = malloc(r->ngroups * sizeof *groups))) return LT_ENOMEM;
+  if (r->ngroups) memcpy(groups, g, r->ngroups * sizeof *groups);
+  lt__user_t *u = lt__user(st, uid);
+  pthread_mutex_lock(user_lock(st, uid));
+  free(u->groups);
+  u->groups = groups;
+  u->ngroups = r->ngroups;
+  pthread_mutex_unlock(user_lock(st, uid));
+  return LT_OK;
+}
+
+int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn) {
+  const char *why;
+  if (lt_record_check(rec, &why)) return LT_EINVAL;
+  int rc = LT_OK;
+  uint32_t a, b;
+  switch (rec->kind) {
+  case LT_REC_EVENT:
+    rc = apply_event(st, &rec->u.ev);
+    break;
+  case LT_REC_ITEM_PUT:
+    rc = apply_item(st, &rec->u.item);
+    break;
+  case LT_REC_ITEM_DEL:
+    if (lt_intern_find(st->ns[LT_NS_ITEM], rec->u.del.id.p, rec->u.del.id.n, &a) == LT_OK)
+      ((lt_item_meta_t *)lt_cv_at(&st->items, a))->deleted = 1;
+    break;
+  case LT_REC_USER_PUT:
+    rc = apply_user(st, &rec->u.user);
+    break;
+  case LT_REC_CREATOR_PUT: {
+    int created;
+    if ((rc = intern(st, LT_NS_CREATOR, rec->u.creator.id, &a, &created))) break;
+    if (rec->u.creator.created_at_ms) lt__creator(st, a)->first_seen_ms = rec->u.creator.created_at_ms;
+    break;
+  }
+  case LT_REC_FOLLOW:
+  case LT_REC_UNFOLLOW:
+    if ((rc = intern(st, LT_NS_USER, rec->u.follow.user, &a, NULL)) ||
+        (rc = intern(st, LT_NS_CREATOR, rec->u.follow.creator, &b, NULL)))
+      break;
+    rc = follow_set(st, a, b, rec->kind == LT_REC_FOLLOW);
+    break;
+  default:
+    return LT_EINVAL;
+  }
+  if (rc == LT_OK) st->totals.records++;
+  (void)lsn;
+  return rc;
+}
+
+void lt_state_set_applied(lt_state_t *st, uint64_t end) {
+  __atomic_store_n(&st->applied, end, __ATOMIC_RELEASE);
+}
+uint64_t lt_state_applied(const lt_state_t *st) {
+  return __atomic_load_n(&st->applied, __ATOMIC_ACQUIRE);
+}
+
+int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {
+  if (!id.n) return 0;
+  return lt_u64map_get(&st->event_ids, lt_u64map_key(lt_hash64(id.p, id.n))) != NULL;
+}
+
+/* ---- readers ------------------------------------------------------- */
+
+const lt_item_meta_t *lt_state_item(const lt_state_t *st, uint32_t item) {
+  return item < lt_cv_len(&st->items) ? lt_cv_at(&st->items, item) : NULL;
+}
+
+const lt_item_counters_t *lt_state_item_counters(const lt_state_t *st, uint32_t item) {
+  return item < lt_cv_len(&st->counters) ? lt_cv_at(&st->counters, item) : NULL;
+}
+
+double lt_state_item_pop(const lt_state_t *st, uint32_t item, int64_t now_ms) {
+  const lt_item_counters_t *c = lt_state_item_counters(st, item);
+  if (!c) return 0;
+  return c->pop * decay(st, now_ms - c->pop_ts_ms);
+}
+
+size_t lt_state_creator_items(lt_state_t *st, uint32_t creator, uint32_t *out, size_t max) {
+  if (creator >= lt_cv_len(&st->creators)) return 0;
+  lt__creator_t *c = lt__creator(st, creator);
+  pthread_mutex_lock(creator_lock(st, creator));
+  size_t n = c->nitems, take = n < max ? n : max;
+  if (take) memcpy(out, c->items + (n - take), take * sizeof *out);
+  pthread_mutex_unlock(creator_lock(st, creator));
+  return n;
+}
+
+int lt_state_creator_info(const lt_state_t *st, uint32_t creator, lt_creator_info_t *out) {
+  if (creator >= lt_cv_len(&st->creators)) return LT_ENOTFOUND;
+  const lt__creator_t *c = lt__creator(st, creator);
+  out->followers = c->followers;
+  out->items = c->nitems;
+  out->impressions = c->impressions;
+  out->watch_ms = c->watch_ms;
+  out->first_seen_ms = c->first_seen_ms;
+  return LT_OK;
+}
+
+size_t lt_state_user_history(lt_state_t *st, uint32_t user, lt_hist_t *out, size_t max) {
+  if (user >= lt_cv_len(&st->users)) return 0;
+  lt__user_t *u = lt__user(st, user);
+  pthread_mutex_lock(user_lock(st, user));
+  size_t n = u->hlen, take = n < max ? n : max;
+  /* the newest `take` entries, oldest first: ring positions n-take .. n-1 */
+  for (size_t i = 0; i < take; i++) out[i] = u->hist[(u->hhead + (n - take) + i) % n];
+  pthread_mutex_unlock(user_lock(st, user));
+  return take;
+}
+
+size_t lt_state_user_follows(lt_state_t *st, uint32_t user, uint32_t *out, size_t max) {
+  if (user >= lt_cv_len(&st->users)) return 0;
+  lt__user_t *u = lt__user(st, user);
+  pthread_mutex_lock(user_lock(st, user));
+  size_t n = u->nfollows;
+  if (out && max) memcpy(out, u->follows, (n < max ? n : max) * sizeof *out);
+  pthread_mutex_unlock(user_lock(st, user));
+  return n;
+}
+
+size_t lt_state_user_groups(lt_state_t *st, uint32_t user, uint32_t *out, size_t max) {
+  if (user >= lt_cv_len(&st->users)) return 0;
+  lt__user_t *u = lt__user(st, user);
+  pthread_mutex_lock(user_lock(st, user));
+  size_t n = u->ngroups;
+  if (out && max) memcpy(out, u->groups, (n < max ? n : max) * sizeof *out);
+  pthread_mutex_unlock(user_lock(st, user));
+  return n;
+}
+
+int lt_state_user_in_group(lt_state_t *st, uint32_t user, uint32_t group) {
+  uint32_t g[LT_MAX_GROUPS];
+  size_t n = lt_state_user_groups(st, user, g, LT_MAX_GROUPS);
+  for (size_t i = 0; i < n && i < LT_MAX_GROUPS; i++)
+    if (g[i] == group) return 1;
+  return 0;
+}
+
+int lt_state_user_info(lt_state_t *st, uint32_t user, lt_user_info_t *out) {
+  if (user >= lt_cv_len(&st->users)) return LT_ENOTFOUND;
+  lt__user_t *u = lt__user(st, user);
+  pthread_mutex_lock(user_lock(st, user));
+  out->events = u->events;
+  out->plays = u->plays;
+  out->watch_ms = u->watch_ms;
+  out->first_ms = u->first_ms;
+  out->last_ms = u->last_ms;
+  out->history_len = u->hlen;
+  out->nfollows = u->nfollows;
+  out->ngroups = u->ngroups;
+  pthread_mutex_unlock(user_lock(st, user));
+  return LT_OK;
+}
+
+const lt_tz_t *lt_state_tz(const lt_state_t *st) { return &st->tz; }
+
+void lt_state_day_totals(const lt_state_t *st, int32_t day, lt_day_totals_t *out) {
+  memset(out, 0, sizeof *out);
+  if (st->ndays && day >= st->day0 && (uint32_t)(day - st->day0) < st->ndays)
+    *out = st->days[day - st->day0];
+}
+
+void lt_state_user_day(const lt_state_t *st, uint32_t user, int32_t day, uint64_t *watch_ms,
+                       uint32_t *plays) {
+  *watch_ms = 0;
+  *plays = 0;
+  if (user >= lt_cv_len(&st->users)) return;
+  lt__user_t *u = lt__user(st, user);
+  pthread_mutex_t *l = &((lt_state_t *)st)->user_locks[user % LT__STRIPES];
+  pthread_mutex_lock(l);
+  for (uint32_t i = u->ndays; i > 0; i--) {
+    if (u->days[i - 1].day == day) {
+      *watch_ms = u->days[i - 1].watch_ms;
+      *plays = u->days[i - 1].plays;
+      break;
+    }
+    if (u->days[i - 1].day < day) break;
+  }
+  pthread_mutex_unlock(l);
+}
+
+void lt_state_each_user_day(const lt_state_t *st, int32_t from, int32_t to,
+                            void (*fn)(void *, uint32_t, int32_t, uint64_t, uint32_t),
+                            void *ctx) {
+  uint32_t nu = lt_cv_len(&st->users);
+  for (uint32_t uid = 0; uid < nu; uid++) {
+    lt__user_t *u = lt__user(st, uid);
+    pthread_mutex_t *l = &((lt_state_t *)st)->user_locks[uid % LT__STRIPES];
+    pthread_mutex_lock(l);
+    for (uint32_t i = 0; i < u->ndays; i++) {
+      int32_t d = u->days[i].day;
+      if (d >= from && d <= to) fn(ctx, uid, d, u->days[i].watch_ms, u->days[i].plays);
+    }
+    pthread_mutex_unlock(l);
+  }
+}
+
+void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out) {
+  *out = st->totals;
+  if (!out->events) out->min_day = out->max_day = 0;
+  out->users = lt_cv_len(&st->users);
+  out->items = lt_cv_len(&st->items);
+  out->creators = lt_cv_len(&st->creators);
+}
+
+size_t lt_state_bytes(const lt_state_t *st) {
+  size_t b = sizeof *st + lt_cv_bytes(&st->items) + lt_cv_bytes(&st->counters) +
+             lt_cv_bytes(&st->users) + lt_cv_bytes(&st->creators) +
+             st->event_ids.cap * 16 + st->ndays * sizeof *st->days;
+  for (int i = 0; i < LT_NS__COUNT; i++) b += lt_intern_bytes(st->ns[i]);
+  uint32_t nu = lt_cv_len(&st->users);
+  for (uint32_t u = 0; u < nu; u++) {
+    const lt__user_t *us = lt__user(st, u);
+    b += us->hcap * sizeof(lt_hist_t) + us->fcap * 4 + us->ngroups * 4 + us->dcap * sizeof(lt__uday_t);
+  }
+  return b;
+}

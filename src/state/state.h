@@ -1,0 +1,193 @@
+/*
+ * state.h — laotie's in-memory state, derived from the event log.
+ *
+ * The state holds the catalog (items, users, creators, follows), per-user
+ * bounded recent history, per-item counters with time-decayed popularity,
+ * per-user per-day watch time and per-day platform totals. It is built by
+ * applying log records in order (lt_state_apply) and can always be rebuilt
+ * from a snapshot plus the log after it (see store.h).
+ *
+ * Concurrency: exactly one writer at a time (the store serialises
+ * lt_state_apply and snapshot writing); any number of concurrent readers.
+ * Readers never take the writer's lock:
+ *  - id lookups are lock-free (core/intern.h);
+ *  - item metadata and counters live in arrays whose elements never move;
+ *    their fields are word-sized and read without locks (a reader may see
+ *    a counter one event old);
+ *  - per-user and per-creator lists that can be reallocated (history,
+ *    follows, groups, a creator's items) are guarded by striped mutexes
+ *    held only while copying; lt_state_user_* functions copy out.
+ */
+#ifndef LT_STATE_STATE_H
+#define LT_STATE_STATE_H
+
+#include "core/clock.h"
+#include "state/record.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LT_NONE UINT32_MAX /* "no id" (e.g. an item with no known creator) */
+
+typedef struct lt_state lt_state_t;
+
+typedef struct lt_state_opts {
+  const char *timezone;     /* report days; default "Asia/Shanghai" */
+  uint32_t history_cap;     /* per-user recent history length; default 2000 */
+  double trend_half_life_s; /* popularity half life; default 6 hours */
+  double finish_ratio;      /* watch ratio counted as a completion; default 0.9 */
+} lt_state_opts_t;
+
+void lt_state_opts_default(lt_state_opts_t *o);
+
+/* Creates an empty state. opts NULL = defaults. */
+int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out);
+void lt_state_free(lt_state_t *st);
+
+/* ---- writer ---------------------------------------------------------- */
+
+/* Applies one record. lsn is the record's log offset (kept as the
+ * position a snapshot covers). Returns 0, LT_EDUPLICATE (an event whose id
+ * was already applied: nothing changed), LT_EINVAL (fails lt_record_check;
+ * nothing changed) or LT_ENOMEM. Records of higher layers (kind >=
+ * LT_REC_EXT_BASE) are not passed here. */
+int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn);
+
+/* Marks that everything up to log offset end has been applied (records of
+ * higher layers advance it too). */
+void lt_state_set_applied(lt_state_t *st, uint64_t end);
+uint64_t lt_state_applied(const lt_state_t *st);
+
+/* 1 when an event with this id was already applied. */
+int lt_state_event_seen(const lt_state_t *st, lt_str_t id);
+
+/* ---- ids ------------------------------------------------------------- */
+
+typedef enum { LT_NS_USER, LT_NS_ITEM, LT_NS_CREATOR, LT_NS_TAG, LT_NS_GROUP, LT_NS_PRODUCT, LT_NS__COUNT } lt_ns_t;
+
+/* External string -> dense id; LT_ENOTFOUND when never seen. Lock-free. */
+int lt_state_find(const lt_state_t *st, lt_ns_t ns, const char *s, size_t n, uint32_t *id);
+/* Dense id -> external string (NUL-terminated, valid for the state's
+ * life), or NULL. */
+const char *lt_state_name(const lt_state_t *st, lt_ns_t ns, uint32_t id);
+uint32_t lt_state_count(const lt_state_t *st, lt_ns_t ns);
+
+/* ---- items ----------------------------------------------------------- */
+
+typedef struct lt_item_meta {
+  uint32_t creator; /* LT_NONE when unknown */
+  uint8_t kind;     /* lt_item_kind_t */
+  uint8_t aigc, deleted, in_catalog; /* in_catalog: put through the API */
+  uint32_t duration_ms;              /* 0 = unknown */
+  uint32_t ntags;
+  uint32_t tags[LT_MAX_TAGS]; /* LT_NS_TAG ids */
+  uint32_t product;           /* LT_NS_PRODUCT id or LT_NONE */
+  int64_t price_cents;
+  int64_t published_at_ms; /* from the catalog, else first event time */
+  int64_t live_start_ms, live_end_ms;
+} lt_item_meta_t;
+
+typedef struct lt_item_counters {
+  uint64_t impressions, plays, watch_ms, completions;
+  uint64_t likes, comments, shares, follows, not_interested;
+  uint64_t purchases, gmv_cents, gift_cents;
+  uint64_t ad_impressions, ad_clicks, ad_conversions;
+  double ratio_sum; /* sum of watch ratios over plays with a known duration */
+  double pop;       /* time-decayed popularity at pop_ts_ms */
+  int64_t pop_ts_ms;
+  int64_t last_event_ms;
+} lt_item_counters_t;
+
+/* Pointers into the state's arrays: valid for the state's life; fields may
+ * change under a concurrent writer. NULL when id is out of range. */
+const lt_item_meta_t *lt_state_item(const lt_state_t *st, uint32_t item);
+const lt_item_counters_t *lt_state_item_counters(const lt_state_t *st, uint32_t item);
+/* Popularity decayed to time now_ms. */
+double lt_state_item_pop(const lt_state_t *st, uint32_t item, int64_t now_ms);
+
+/* Copies up to max ids of a creator's items (newest last) into out; returns
+ * how many the creator has in all (may exceed max: the newest are kept). */
+size_t lt_state_creator_items(lt_state_t *st, uint32_t creator, uint32_t *out, size_t max);
+
+typedef struct lt_creator_info {
+  uint64_t followers, items, impressions, watch_ms;
+  int64_t first_seen_ms;
+} lt_creator_info_t;
+int lt_state_creator_info(const lt_state_t *st, uint32_t creator, lt_creator_info_t *out);
+
+/* ---- users ----------------------------------------------------------- */
+
+/* One entry of a user's recent history (16 bytes). */
+typedef struct lt_hist {
+  uint32_t item;
+  uint32_t ts;       /* unix seconds */
+  uint32_t watch_ms;
+  uint8_t type;      /* lt_event_type_t */
+  uint8_t flags;     /* LT_HIST_* */
+  uint16_t weight_q; /* weight x 100, saturating (ratings, watch ratio) */
+} lt_hist_t;
+
+enum { LT_HIST_FINISHED = 1 };
+
+/* Copies the user's newest history entries, oldest first, into out (at
+ * most max); returns how many were copied. */
+size_t lt_state_user_history(lt_state_t *st, uint32_t user, lt_hist_t *out, size_t max);
+/* Copies the creators the user follows; returns how many in all. */
+size_t lt_state_user_follows(lt_state_t *st, uint32_t user, uint32_t *out, size_t max);
+/* Copies the user's groups (LT_NS_GROUP ids); returns how many. */
+size_t lt_state_user_groups(lt_state_t *st, uint32_t user, uint32_t *out, size_t max);
+/* 1 when the user is in the group. */
+int lt_state_user_in_group(lt_state_t *st, uint32_t user, uint32_t group);
+
+typedef struct lt_user_info {
+  uint64_t events, plays, watch_ms;
+  int64_t first_ms, last_ms; /* first/last event time; 0 when none */
+  uint32_t history_len, nfollows, ngroups;
+} lt_user_info_t;
+int lt_state_user_info(lt_state_t *st, uint32_t user, lt_user_info_t *out);
+
+/* ---- time and totals ------------------------------------------------- */
+
+const lt_tz_t *lt_state_tz(const lt_state_t *st);
+
+typedef struct lt_day_totals {
+  uint64_t active_users, new_users;
+  uint64_t events, impressions, plays, completions, likes, shares, follows;
+  uint64_t watch_ms, purchases, gmv_cents, gift_cents;
+} lt_day_totals_t;
+
+/* Totals of local day `day` (zeros when nothing happened). */
+void lt_state_day_totals(const lt_state_t *st, int32_t day, lt_day_totals_t *out);
+/* Watch ms and plays of a user on a local day (0s when none). */
+void lt_state_user_day(const lt_state_t *st, uint32_t user, int32_t day, uint64_t *watch_ms,
+                       uint32_t *plays);
+/* Calls fn for each (user, day, watch_ms, plays) with day in [from, to],
+ * user by user (takes each user's stripe lock while reading it). */
+void lt_state_each_user_day(const lt_state_t *st, int32_t from, int32_t to,
+                            void (*fn)(void *ctx, uint32_t user, int32_t day, uint64_t watch_ms,
+                                       uint32_t plays),
+                            void *ctx);
+
+typedef struct lt_state_totals {
+  uint64_t events, duplicates_rejected, records;
+  int64_t min_ts_ms, max_ts_ms; /* 0 when no events */
+  int32_t min_day, max_day;     /* local days covered */
+  uint64_t users, items, creators;
+} lt_state_totals_t;
+void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out);
+
+/* Approximate resident bytes held by the state. */
+size_t lt_state_bytes(const lt_state_t *st);
+
+/* ---- snapshots ------------------------------------------------------- */
+
+/* Writes the whole state to f (the writer must not run concurrently).
+ * Returns 0 or LT_EIO. The format is in snapshot.c's design note. */
+int lt_state_save(const lt_state_t *st, FILE *f);
+/* Loads a state written by lt_state_save from p[0..n) into a new state.
+ * Every field is range-checked: a malformed or hostile file gives
+ * LT_ECORRUPT / LT_EVERSION, never a crash. */
+int lt_state_load(const void *p, size_t n, const lt_state_opts_t *opts, lt_state_t **out);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * state_int.h — the state's internals, shared by state.c and snapshot.c
+ * only (STYLE.md's lt__ tier). Nothing outside src/state includes this.
+ */
+#ifndef LT_STATE_INT_H
+#define LT_STATE_INT_H
+
+#include "core/chunkvec.h"
+#include "core/hash.h"
+#include "core/intern.h"
+#include "state/state.h"
+
+#include <pthread.h>
+
+#define LT__STRIPES 256
+
+/* A user's activity on one local day (8 bytes). */
+typedef struct lt__uday {
+  uint16_t day;   /* local day number (days since 1970-01-01; fits to 2149) */
+  uint16_t plays; /* saturating */
+  uint32_t watch_ms; /* saturating */
+} lt__uday_t;
+
+typedef struct lt__user {
+  lt_hist_t *hist; /* ring of hcap entries; hhead = index of the oldest */
+  uint32_t hlen, hcap, hhead;
+  uint32_t *follows;
+  uint32_t nfollows, fcap;
+  uint32_t *groups;
+  uint32_t ngroups;
+  lt__uday_t *days; /* ascending by day */
+  uint32_t ndays, dcap;
+  uint64_t events, plays, watch_ms;
+  int64_t first_ms, last_ms;
+} lt__user_t;
+
+typedef struct lt__creator {
+  uint32_t *items;
+  uint32_t nitems, icap;
+  uint64_t followers, impressions, watch_ms;
+  int64_t first_seen_ms;
+} lt__creator_t;
+
+struct lt_state {
+  lt_state_opts_t opts;
+  lt_tz_t tz;
+  lt_intern_t *ns[LT_NS__COUNT];
+  lt_chunkvec_t items;    /* lt_item_meta_t */
+  lt_chunkvec_t counters; /* lt_item_counters_t */
+  lt_chunkvec_t users;    /* lt__user_t */
+  lt_chunkvec_t creators; /* lt__creator_t */
+  lt_u64map_t event_ids;  /* XXH3 of event id -> 1 */
+  lt_day_totals_t *days;  /* days[d - day0], ndays entries */
+  int32_t day0;
+  uint32_t ndays;
+  lt_state_totals_t totals;
+  uint64_t applied; /* log offset applied up to */
+  double decay_per_ms; /* ln 2 / half life */
+  pthread_mutex_t user_locks[LT__STRIPES];
+  pthread_mutex_t creator_locks[LT__STRIPES];
+};
+
+/* Makes sure dense id `id` of namespace ns has its per-id storage. */
+int lt__state_grow(lt_state_t *st, lt_ns_t ns, uint32_t id);
+lt_day_totals_t *lt__state_day(lt_state_t *st, int32_t day);
+
+static inline lt__user_t *lt__user(const lt_state_t *st, uint32_t u) {
+  return (lt__user_t *)lt_cv_at(&st->users, u);
+}
+static inline lt__creator_t *lt__creator(const lt_state_t *st, uint32_t c) {
+  return (lt__creator_t *)lt_cv_at(&st->creators, c);
+}
+
+#endif

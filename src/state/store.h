@@ -1,0 +1,99 @@
+/*
+ * store.h — the durable write path: event log + state + snapshots.
+ *
+ * A store is one data directory:
+ *   DIR/log/        the event log's segments (log/log.h)
+ *   DIR/snapshots/  state snapshots, snapshot-<offset hex>.snap
+ * Opening loads the newest valid snapshot and replays the log after it,
+ * so the state after a restart equals the state before (invariant 1).
+ *
+ * lt_store_write validates a batch, drops events whose id was already
+ * applied, appends the rest to the log (durable per the fsync policy
+ * before it returns) and then applies them to the state, all under one
+ * writer lock, so state order = log order (invariant 2). Nothing is
+ * applied that failed to reach the log.
+ */
+#ifndef LT_STATE_STORE_H
+#define LT_STATE_STORE_H
+
+#include "log/log.h"
+#include "state/record.h"
+#include "state/state.h"
+
+typedef struct lt_store lt_store_t;
+
+/* Called for each record of a higher layer (kind >= LT_REC_EXT_BASE), on
+ * replay at open and after each lt_store_write_ext, under the writer lock. */
+typedef void (*lt_store_ext_fn)(void *ctx, const void *rec, size_t len, uint64_t lsn);
+
+typedef struct lt_store_opts {
+  lt_log_opts_t log;
+  lt_state_opts_t state;
+  int ignore_snapshots;  /* replay the whole log */
+  lt_store_ext_fn ext;   /* may be NULL */
+  void *ext_ctx;
+} lt_store_opts_t;
+
+void lt_store_opts_default(lt_store_opts_t *o);
+
+typedef struct lt_store_report {
+  lt_log_recovery_t log;
+  int snapshot_loaded;
+  uint64_t snapshot_offset; /* log offset the snapshot covered */
+  uint64_t replayed;        /* records replayed after it */
+  uint32_t snapshots_rejected;
+  double seconds;
+  char message[512];
+} lt_store_report_t;
+
+/* Opens (creating if needed, mode 0700) the data directory. rep may be
+ * NULL. Returns 0, LT_ECORRUPT (log corrupt in the middle and not
+ * repair), LT_EIO, ... */
+int lt_store_open(const char *dir, const lt_store_opts_t *opts, lt_store_t **out,
+                  lt_store_report_t *rep);
+/* Flushes the log, writes a snapshot when anything changed since the last
+ * one (write_snapshot), and frees. Accepts NULL. */
+int lt_store_close(lt_store_t *s, int write_snapshot);
+
+typedef struct lt_write_result {
+  uint32_t accepted, duplicates, rejected;
+} lt_write_result_t;
+
+/* Writes a batch. status (n entries, may be NULL) receives per record 0,
+ * LT_EDUPLICATE or LT_EINVAL; why (may be NULL) a static reason for
+ * LT_EINVAL. With atomic, any invalid record makes the whole batch fail
+ * with LT_EINVAL and nothing is written. Returns 0 when every valid
+ * record is durable and applied; LT_EREADONLY / LT_EIO / LT_ENOSPACE when
+ * the log refused (nothing of this batch applied). */
+int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic, int *status,
+                   const char **why, lt_write_result_t *res);
+
+/* Called under the writer lock after each successful lt_store_write with
+ * the records that were appended and applied (duplicates and invalid ones
+ * left out), in log order; not called on replay. Set before writes start. */
+typedef void (*lt_store_observer_fn)(void *ctx, const lt_record_t *recs, size_t n);
+void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx);
+
+/* Writes one record of a higher layer: kind >= LT_REC_EXT_BASE followed
+ * by its own payload. Durable on return; then the ext callback sees it. */
+int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len);
+
+/* Writes a snapshot now (temp file, fsync, rename, fsync dir; keeps the two
+ * newest). */
+int lt_store_snapshot(lt_store_t *s);
+
+/* Forces the log to disk (end of a bulk import with fsync off). */
+int lt_store_sync(lt_store_t *s);
+
+/* The state (readers may use it concurrently with writes). */
+lt_state_t *lt_store_state(lt_store_t *s);
+lt_log_t *lt_store_log(lt_store_t *s);
+const char *lt_store_dir(const lt_store_t *s);
+/* Records written since the last snapshot. */
+uint64_t lt_store_dirty(const lt_store_t *s);
+
+/* Runs fn under the writer lock (for consistent reads of many fields, e.g.
+ * a report that must not interleave with writes). */
+void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx);
+
+#endif

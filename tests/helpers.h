@@ -1,0 +1,23 @@
+/*
+ * helpers.h — small utilities shared by the unit and integration tests.
+ * Include after the cmocka prerequisites (stdarg.h, stddef.h, stdint.h,
+ * setjmp.h) and cmocka.h.
+ */
+#ifndef LT_TESTS_HELPERS_H
+#define LT_TESTS_HELPERS_H
+
+#include <stddef.h>
+
+/* Creates a fresh empty directory under $TMPDIR (or /tmp) and returns its
+ * path (malloc'd: the caller frees it). */
+char *lt_test_tmpdir(const char *tag);
+/* rm -rf path (only paths returned by lt_test_tmpdir). */
+void lt_test_rmdir(const char *path);
+/* Writes a file with the given bytes. Returns 0 or -1. */
+int lt_test_write_file(const char *path, const void *p, size_t n);
+/* Path of the laotie binary under test ($LT_BIN, set by ctest). */
+const char *lt_test_bin(void);
+/* Path of the shared data folder ($LT_SHARED, set by ctest), e.g. for ml-100k. */
+const char *lt_test_shared(void);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+ * test_state.c — applying records: counters, histories, days, follows,
+ * idempotency, the record codec, and snapshots (save/load equality, hostile
+ * snapshot files rejected).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "state/record.h"
+#include "state/state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1764261000000LL /* 2025-11-28 00:30 Shanghai = 2025-11-27 16:30 UTC */
+
+static lt_record_t ev(const char *user, const char *item, int type, int64_t ts_ms, uint32_t watch) {
+  lt_record_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_EVENT;
+  r.u.ev.user = lt_str_of(user);
+  r.u.ev.item = lt_str_of(item);
+  r.u.ev.type = (uint8_t)type;
+  r.u.ev.ts_ms = ts_ms;
+  r.u.ev.watch_ms = watch;
+  r.u.ev.position = -1;
+  return r;
+}
+
+static lt_record_t item_put(const char *id, const char *creator, uint32_t dur) {
+  lt_record_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_ITEM_PUT;
+  r.u.item.id = lt_str_of(id);
+  r.u.item.creator = lt_str_of(creator);
+  r.u.item.duration_ms = dur;
+  r.u.item.ntags = 1;
+  r.u.item.tags[0] = LT_STR("food");
+  return r;
+}
+
+static lt_state_t *new_state(void) {
+  lt_state_t *st;
+  lt_state_opts_t o;
+  lt_state_opts_default(&o);
+  o.history_cap = 4;
+  assert_int_equal(lt_state_new(&o, &st), 0);
+  return st;
+}
+
+static uint32_t id_of(lt_state_t *st, lt_ns_t ns, const char *s) {
+  uint32_t id = LT_NONE;
+  assert_int_equal(lt_state_find(st, ns, s, strlen(s), &id), 0);
+  return id;
+}
+
+static void play_counts_watch_time_and_completion(void **s) {
+  lt_state_t *st = new_state();
+  lt_record_t r = item_put("v1", "c1", 10000);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  r = ev("u1", "v1", LT_EV_PLAY, T0, 9500);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  r = ev("u1", "v1", LT_EV_PLAY, T0 + 1000, 3000);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  r = ev("u2", "v1", LT_EV_IMPRESSION, T0, 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  uint32_t v1 = id_of(st, LT_NS_ITEM, "v1");
+  const lt_item_counters_t *c = lt_state_item_counters(st, v1);
+  assert_int_equal(c->plays, 2);
+  assert_int_equal(c->impressions, 1);
+  assert_int_equal(c->watch_ms, 12500);
+  assert_int_equal(c->completions, 1);
+  lt_creator_info_t ci;
+  assert_int_equal(lt_state_creator_info(st, id_of(st, LT_NS_CREATOR, "c1"), &ci), 0);
+  assert_int_equal(ci.impressions, 1);
+  assert_int_equal(ci.watch_ms, 12500);
+  assert_true(lt_state_item_pop(st, v1, T0 + 1000) > 1.0);
+  lt_state_free(st);
+}
+
+static void history_keeps_the_newest_entries_oldest_first(void **s) {
+  lt_state_t *st = new_state(); /* cap 4 */
+  char item[16];
+  for (int i = 0; i < 10; i++) {
+    snprintf(item, sizeof item, "v%d", i);
+    lt_record_t r = ev("u1", item, LT_EV_PLAY, T0 + i * 1000, 100);
+    assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  }
+  lt_record_t r = ev("u1", "v0", LT_EV_IMPRESSION, T0 + 20000, 0); /* not history */
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  lt_hist_t h[8];
+  uint32_t u1 = id_of(st, LT_NS_USER, "u1");
+  size_t n = lt_state_user_history(st, u1, h, 8);
+  assert_int_equal(n, 4);
+  for (int i = 0; i < 4; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "v%d", 6 + i);
+    assert_string_equal(lt_state_name(st, LT_NS_ITEM, h[i].item), want);
+  }
+  n = lt_state_user_history(st, u1, h, 2);
+  assert_int_equal(n, 2);
+  assert_string_equal(lt_state_name(st, LT_NS_ITEM, h[0].item), "v8");
+  lt_user_info_t ui;
+  assert_int_equal(lt_state_user_info(st, u1, &ui), 0);
+  assert_int_equal(ui.events, 11);
+  assert_int_equal(ui.plays, 10);
+  lt_state_free(st);
+}
+
+static void event_with_an_applied_id_is_not_applied_twice(void **s) {
+  lt_state_t *st = new_state();
+  lt_record_t r = ev("u1", "v1", LT_EV_PLAY, T0, 1000);
+  r.u.ev.id = LT_STR("e1");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), LT_EDUPLICATE);
+  assert_true(lt_state_event_seen(st, LT_STR("e1")));
+  assert_false(lt_state_event_seen(st, LT_STR("e2")));
+  lt_state_totals_t t;
+  lt_state_totals(st, &t);
+  assert_int_equal(t.events, 1);
+  assert_int_equal(t.duplicates_rejected, 1);
+  lt_state_free(st);
+}
+
+static void days_split_at_local_midnight(void **s) {
+  lt_state_t *st = new_state(); /* Asia/Shanghai */
+  int32_t d27, d28;
+  lt_day_parse("2025-11-27", &d27);
+  lt_day_parse("2025-11-28", &d28);
+  /* 2025-11-27 15:59:59 UTC is 23:59:59 in Shanghai */
+  int64_t before = (int64_t)d27 * 86400000LL + (15 * 3600 + 59 * 60 + 59) * 1000LL;
+  lt_record_t r = ev("u1", "v1", LT_EV_PLAY, before, 60000);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  r = ev("u1", "v1", LT_EV_PLAY, before + 1000, 30000);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  r = ev("u2", "v1", LT_EV_PLAY, before + 2000, 1000);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  uint64_t w;
+  uint32_t p;
+  uint32_t u1 = id_of(st, LT_NS_USER, "u1");
+  lt_state_user_day(st, u1, d27, &w, &p);
+  assert_int_equal(w, 60000);
+  assert_int_equal(p, 1);
+  lt_state_user_day(st, u1, d28, &w, &p);
+  assert_int_equal(w, 30000);
+  lt_day_totals_t t;
+  lt_state_day_totals(st, d27, &t);
+  assert_int_equal(t.active_users, 1);
+  assert_int_equal(t.new_users, 1);
+  lt_state_day_totals(st, d28, &t);
+  assert_int_equal(t.active_users, 2);
+  assert_int_equal(t.new_users, 1);
+  assert_int_equal(t.watch_ms, 31000);
+  lt_state_free(st);
+}
+
+static void follows_and_groups_are_kept(void **s) {
+  lt_state_t *st = new_state();
+  lt_record_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_FOLLOW;
+  r.u.follow.user = LT_STR("u1");
+  r.u.follow.creator = LT_STR("c1");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), 0); /* idempotent */
+  uint32_t u1 = id_of(st, LT_NS_USER, "u1"), c1 = id_of(st, LT_NS_CREATOR, "c1"), f[4];
+  assert_int_equal(lt_state_user_follows(st, u1, f, 4), 1);
+  assert_int_equal(f[0], c1);
+  lt_creator_info_t ci;
+  lt_state_creator_info(st, c1, &ci);
+  assert_int_equal(ci.followers, 1);
+  r.kind = LT_REC_UNFOLLOW;
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_int_equal(lt_state_user_follows(st, u1, f, 4), 0);
+  lt_state_creator_info(st, c1, &ci);
+  assert_int_equal(ci.followers, 0);
+
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_USER_PUT;
+  r.u.user.id = LT_STR("u1");
+  r.u.user.ngroups = 2;
+  r.u.user.groups[0] = LT_STR("staff");
+  r.u.user.groups[1] = LT_STR("ops");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_true(lt_state_user_in_group(st, u1, id_of(st, LT_NS_GROUP, "staff")));
+  r.u.user.ngroups = 1;
+  r.u.user.groups[0] = LT_STR("ops");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_false(lt_state_user_in_group(st, u1, id_of(st, LT_NS_GROUP, "staff")));
+  lt_state_free(st);
+}
+
+static void item_catalog_and_delete(void **s) {
+  lt_state_t *st = new_state();
+  lt_record_t r = item_put("v1", "c1", 15000);
+  r.u.item.aigc = 1;
+  r.u.item.kind = LT_KIND_LIVE;
+  r.u.item.live_start_ms = T0;
+  r.u.item.live_end_ms = T0 + 3600000;
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  uint32_t v1 = id_of(st, LT_NS_ITEM, "v1"), items[4];
+  const lt_item_meta_t *m = lt_state_item(st, v1);
+  assert_int_equal(m->aigc, 1);
+  assert_int_equal(m->kind, LT_KIND_LIVE);
+  assert_int_equal(m->ntags, 1);
+  assert_string_equal(lt_state_name(st, LT_NS_TAG, m->tags[0]), "food");
+  assert_int_equal(lt_state_creator_items(st, m->creator, items, 4), 1);
+  /* moving the item to another creator moves it between lists */
+  r.u.item.creator = LT_STR("c2");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_int_equal(lt_state_creator_items(st, id_of(st, LT_NS_CREATOR, "c1"), items, 4), 0);
+  assert_int_equal(lt_state_creator_items(st, id_of(st, LT_NS_CREATOR, "c2"), items, 4), 1);
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_ITEM_DEL;
+  r.u.del.id = LT_STR("v1");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  assert_int_equal(lt_state_item(st, v1)->deleted, 1);
+  lt_state_free(st);
+}
+
+static void invalid_records_change_nothing(void **s) {
+  lt_state_t *st = new_state();
+  lt_record_t r = ev("", "v1", LT_EV_PLAY, T0, 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), LT_EINVAL);
+  r = ev("u\x01", "v1", LT_EV_PLAY, T0, 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), LT_EINVAL);
+  r = ev("u1", "v1", 99, T0, 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), LT_EINVAL);
+  r = ev("u1", "v1", LT_EV_PLAY, -5, 0);
+  assert_int_equal(lt_state_apply(st, &r, 0), LT_EINVAL);
+  lt_state_totals_t t;
+  lt_state_totals(st, &t);
+  assert_int_equal(t.users, 0);
+  assert_int_equal(t.events, 0);
+  lt_state_free(st);
+}
+
+static void records_round_trip_and_hostile_bytes_are_rejected(void **s) {
+  lt_record_t recs[3] = {ev("u1", "v9", LT_EV_PURCHASE, T0, 0), item_put("v9", "c3", 1000)};
+  recs[0].u.ev.id = LT_STR("e1");
+  recs[0].u.ev.value = 1999;
+  recs[0].u.ev.request_id = LT_STR("req-1");
+  recs[0].u.ev.position = 3;
+  recs[0].u.ev.propensity = 0.25f;
+  recs[1].u.item.product_id = LT_STR("p1");
+  recs[1].u.item.price_cents = 1999;
+  memset(&recs[2], 0, sizeof recs[2]);
+  recs[2].kind = LT_REC_USER_PUT;
+  recs[2].u.user.id = LT_STR("u1");
+  recs[2].u.user.ngroups = 1;
+  recs[2].u.user.groups[0] = LT_STR("staff");
+  for (int i = 0; i < 3; i++) {
+    lt_buf_t b;
+    lt_buf_init(&b);
+    assert_int_equal(lt_record_encode(&recs[i], &b), 0);
+    lt_record_t d;
+    assert_int_equal(lt_record_decode(b.p, b.len, &d), 0);
+    assert_int_equal(d.kind, recs[i].kind);
+    lt_buf_t b2;
+    lt_buf_init(&b2);
+    assert_int_equal(lt_record_encode(&d, &b2), 0);
+    assert_int_equal(b.len, b2.len);
+    assert_memory_equal(b.p, b2.p, b.len);
+    /* every truncation and every single-byte flip decodes or is rejected cleanly */
+    for (size_t cut = 0; cut < b.len; cut++) assert_int_not_equal(lt_record_decode(b.p, cut, &d), 0);
+    for (size_t k = 0; k < b.len; k++) {
+      unsigned char save = b.p[k];
+      b.p[k] ^= 0xff;
+      int rc = lt_record_decode(b.p, b.len, &d);
+      assert_true(rc == 0 || rc == LT_ECORRUPT || rc == LT_EVERSION);
+      if (rc == 0) assert_int_equal(lt_record_check(&d, NULL), 0);
+      b.p[k] = save;
+    }
+    lt_buf_free(&b);
+    lt_buf_free(&b2);
+  }
+  unsigned char ext[] = {LT_REC_EXT_BASE + 1, 1, 2, 3};
+  lt_record_t d;
+  assert_int_equal(lt_record_decode(ext, sizeof ext, &d), LT_EVERSION);
+}
+
+static lt_state_t *busy_state(void) {
+  lt_state_t *st = new_state();
+  char u[16], it[16];
+  for (int i = 0; i < 300; i++) {
+    snprintf(u, sizeof u, "u%d", i % 37);
+    snprintf(it, sizeof it, "v%d", i % 53);
+    if (i % 53 == i) {
+      lt_record_t r = item_put(it, i % 2 ? "c1" : "c2", 10000 + i);
+      assert_int_equal(lt_state_apply(st, &r, 0), 0);
+    }
+    lt_record_t r = ev(u, it, i % 5 == 0 ? LT_EV_LIKE : LT_EV_PLAY, T0 + i * 3600000LL, 5000 + i);
+    if (i % 7 == 0) {
+      char id[16];
+      snprintf(id, sizeof id, "e%d", i);
+      r.u.ev.id = lt_str_of(id);
+      assert_int_equal(lt_state_apply(st, &r, 0), 0);
+    } else {
+      assert_int_equal(lt_state_apply(st, &r, 0), 0);
+    }
+  }
+  lt_record_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_USER_PUT;
+  r.u.user.id = LT_STR("u3");
+  r.u.user.ngroups = 1;
+  r.u.user.groups[0] = LT_STR("staff");
+  assert_int_equal(lt_state_apply(st, &r, 0), 0);
+  lt_state_set_applied(st, 4242);
+  return st;
+}
+
+static char *save_to_memory(const lt_state_t *st, size_t *n) {
+  char *p = NULL;
+  FILE *f = open_memstream(&p, n);
+  assert_non_null(f);
+  assert_int_equal(lt_state_save(st, f), 0);
+  fclose(f);
+  return p;
+}
+
+static void snapshot_round_trip_is_byte_identical(void **s) {
+  lt_state_t *st = busy_state();
+  size_t n1, n2;
+  char *a = save_to_memory(st, &n1);
+  lt_state_t *st2;
+  lt_state_opts_t o;
+  lt_state_opts_default(&o);
+  o.history_cap = 4;
+  assert_int_equal(lt_state_load(a, n1, &o, &st2), 0);
+  char *b = save_to_memory(st2, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(a, b, n1);
+  assert_int_equal(lt_state_applied(st2), 4242);
+  /* the loaded state keeps working: ids, dedup, histories */
+  assert_true(lt_state_event_seen(st2, LT_STR("e7")));
+  lt_record_t r = ev("u1", "v1", LT_EV_PLAY, T0, 1);
+  r.u.ev.id = LT_STR("e7");
+  assert_int_equal(lt_state_apply(st2, &r, 0), LT_EDUPLICATE);
+  uint32_t u3 = id_of(st2, LT_NS_USER, "u3");
+  assert_true(lt_state_user_in_group(st2, u3, id_of(st2, LT_NS_GROUP, "staff")));
+  free(a);
+  free(b);
+  lt_state_free(st);
+  lt_state_free(st2);
+}
+
+static void hostile_snapshots_are_rejected(void **s) {
+  lt_state_t *st = busy_state();
+  size_t n;
+  char *a = save_to_memory(st, &n);
+  lt_state_opts_t o;
+  lt_state_opts_default(&o);
+  o.history_cap = 4;
+  lt_state_t *st2 = NULL;
+  for (size_t cut = 0; cut < n; cut += 7) assert_int_not_equal(lt_state_load(a, cut, &o, &st2), 0);
+  for (size_t k = 0; k < n; k += 3) { /* flips fail the checksum */
+    a[k] ^= 0x5a;
+    assert_int_not_equal(lt_state_load(a, n, &o, &st2), 0);
+    a[k] ^= 0x5a;
+  }
+  o.history_cap = 8; /* other options: not trusted, replay instead */
+  assert_int_equal(lt_state_load(a, n, &o, &st2), LT_EVERSION);
+  free(a);
+  lt_state_free(st);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(play_counts_watch_time_and_completion),
+      cmocka_unit_test(history_keeps_the_newest_entries_oldest_first),
+      cmocka_unit_test(event_with_an_applied_id_is_not_applied_twice),
+      cmocka_unit_test(days_split_at_local_midnight),
+      cmocka_unit_test(follows_and_groups_are_kept),
+      cmocka_unit_test(item_catalog_and_delete),
+      cmocka_unit_test(invalid_records_change_nothing),
+      cmocka_unit_test(records_round_trip_and_hostile_bytes_are_rejected),
+      cmocka_unit_test(snapshot_round_trip_is_byte_identical),
+      cmocka_unit_test(hostile_snapshots_are_rejected),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

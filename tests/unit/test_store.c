@@ -1,0 +1,242 @@
+/*
+ * test_store.c — the durable write path: batches, idempotency, atomic
+ * batches, restart equality (snapshot + replay and replay alone), a
+ * damaged snapshot falling back to an older one or to the log, extension
+ * records, the observer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "helpers.h"
+#include "state/store.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1764261000000LL
+
+static lt_record_t ev(const char *id, const char *user, const char *item, int64_t ts) {
+  lt_record_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = LT_REC_EVENT;
+  r.u.ev.id = id ? lt_str_of(id) : (lt_str_t){NULL, 0};
+  r.u.ev.user = lt_str_of(user);
+  r.u.ev.item = lt_str_of(item);
+  r.u.ev.type = LT_EV_PLAY;
+  r.u.ev.ts_ms = ts;
+  r.u.ev.watch_ms = 1000;
+  r.u.ev.position = -1;
+  return r;
+}
+
+static lt_store_t *open_store(const char *dir, int ignore_snapshots) {
+  lt_store_opts_t o;
+  lt_store_opts_default(&o);
+  o.ignore_snapshots = ignore_snapshots;
+  lt_store_t *s = NULL;
+  lt_store_report_t rep;
+  int rc = lt_store_open(dir, &o, &s, &rep);
+  if (rc) fprintf(stderr, "open: %s: %s\n", lt_strerror(rc), rep.message);
+  assert_int_equal(rc, 0);
+  return s;
+}
+
+static char *dump(lt_store_t *s, size_t *n) {
+  char *p = NULL;
+  FILE *f = open_memstream(&p, n);
+  assert_int_equal(lt_state_save(lt_store_state(s), f), 0);
+  fclose(f);
+  return p;
+}
+
+static void fill(lt_store_t *s, int from, int to) {
+  char id[32], u[32], it[32];
+  for (int i = from; i < to; i++) {
+    snprintf(id, sizeof id, "e%d", i);
+    snprintf(u, sizeof u, "u%d", i % 13);
+    snprintf(it, sizeof it, "v%d", i % 29);
+    lt_record_t r = ev(i % 3 ? id : NULL, u, it, T0 + i * 60000LL);
+    lt_write_result_t res;
+    assert_int_equal(lt_store_write(s, &r, 1, 0, NULL, NULL, &res), 0);
+    assert_int_equal(res.accepted, 1);
+  }
+}
+
+static void batch_reports_accepted_duplicates_and_rejected(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  lt_record_t recs[5] = {ev("a", "u1", "v1", T0), ev("b", "u1", "v2", T0), ev("a", "u2", "v3", T0),
+                         ev(NULL, "", "v4", T0), ev(NULL, "u3", "v5", T0)};
+  int status[5];
+  const char *why[5];
+  lt_write_result_t res;
+  assert_int_equal(lt_store_write(s, recs, 5, 0, status, why, &res), 0);
+  assert_int_equal(res.accepted, 3);
+  assert_int_equal(res.duplicates, 1);
+  assert_int_equal(res.rejected, 1);
+  assert_int_equal(status[2], LT_EDUPLICATE);
+  assert_int_equal(status[3], LT_EINVAL);
+  assert_non_null(why[3]);
+  /* the same ids again: all duplicates, nothing new */
+  assert_int_equal(lt_store_write(s, recs, 2, 0, status, why, &res), 0);
+  assert_int_equal(res.duplicates, 2);
+  assert_int_equal(res.accepted, 0);
+  lt_state_totals_t t;
+  lt_state_totals(lt_store_state(s), &t);
+  assert_int_equal(t.events, 3);
+  lt_store_close(s, 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+static void atomic_batch_writes_nothing_when_one_record_is_invalid(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  lt_record_t recs[2] = {ev("a", "u1", "v1", T0), ev(NULL, "u1", "", T0)};
+  lt_write_result_t res;
+  uint64_t end = lt_log_end(lt_store_log(s));
+  assert_int_equal(lt_store_write(s, recs, 2, 1, NULL, NULL, &res), LT_EINVAL);
+  assert_int_equal(res.accepted, 0);
+  assert_int_equal(lt_log_end(lt_store_log(s)), end);
+  assert_false(lt_state_event_seen(lt_store_state(s), LT_STR("a")));
+  lt_store_close(s, 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+static void state_after_restart_equals_state_before(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  fill(s, 0, 500);
+  assert_int_equal(lt_store_snapshot(s), 0);
+  fill(s, 500, 900); /* after the snapshot: replayed on open */
+  size_t n1, n2, n3;
+  char *before = dump(s, &n1);
+  lt_store_close(s, 0); /* no new snapshot: replay must cover the tail */
+
+  s = open_store(dir, 0);
+  char *after = dump(s, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(before, after, n1);
+  lt_store_close(s, 0);
+
+  s = open_store(dir, 1); /* the whole log, no snapshot */
+  char *replayed = dump(s, &n3);
+  assert_int_equal(n1, n3);
+  assert_memory_equal(before, replayed, n1);
+  /* ids applied before the restart are still duplicates */
+  lt_record_t r = ev("e1", "u9", "v9", T0);
+  lt_write_result_t res;
+  assert_int_equal(lt_store_write(s, &r, 1, 0, NULL, NULL, &res), 0);
+  assert_int_equal(res.duplicates, 1);
+  lt_store_close(s, 1);
+  free(before);
+  free(after);
+  free(replayed);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+static void damaged_snapshot_falls_back_to_the_log(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  fill(s, 0, 300);
+  size_t n1, n2;
+  char *before = dump(s, &n1);
+  assert_int_equal(lt_store_close(s, 1), 0);
+  /* flip a byte in the middle of the only snapshot */
+  char sdir[600], path[900];
+  snprintf(sdir, sizeof sdir, "%s/snapshots", dir);
+  DIR *d = opendir(sdir);
+  struct dirent *e;
+  int found = 0;
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, ".snap")) {
+      snprintf(path, sizeof path, "%s/%s", sdir, e->d_name);
+      found = 1;
+    }
+  closedir(d);
+  assert_true(found);
+  FILE *f = fopen(path, "r+b");
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, len / 2, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, len / 2, SEEK_SET);
+  fputc(c ^ 0x40, f);
+  fclose(f);
+  lt_store_opts_t o;
+  lt_store_opts_default(&o);
+  lt_store_report_t rep;
+  assert_int_equal(lt_store_open(dir, &o, &s, &rep), 0);
+  assert_int_equal(rep.snapshot_loaded, 0);
+  assert_int_equal(rep.snapshots_rejected, 1);
+  char *after = dump(s, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(before, after, n1);
+  lt_store_close(s, 0);
+  free(before);
+  free(after);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+typedef struct {
+  int calls;
+  size_t records;
+  unsigned char last_kind;
+} seen_t;
+
+static void on_ext(void *ctx, const void *rec, size_t len, uint64_t lsn) {
+  seen_t *s = ctx;
+  s->calls++;
+  s->last_kind = ((const unsigned char *)rec)[0];
+}
+
+static void on_observe(void *ctx, const lt_record_t *recs, size_t n) {
+  ((seen_t *)ctx)->records += n;
+}
+
+static void extension_records_reach_their_owner_live_and_on_replay(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  seen_t seen = {0};
+  lt_store_opts_t o;
+  lt_store_opts_default(&o);
+  o.ext = on_ext;
+  o.ext_ctx = &seen;
+  lt_store_t *s;
+  assert_int_equal(lt_store_open(dir, &o, &s, NULL), 0);
+  lt_store_set_observer(s, on_observe, &seen);
+  unsigned char rec[] = {LT_REC_EXT_BASE + 2, 'x', 'y'};
+  assert_int_equal(lt_store_write_ext(s, rec, sizeof rec), 0);
+  unsigned char bad[] = {LT_REC_EVENT, 1};
+  assert_int_equal(lt_store_write_ext(s, bad, sizeof bad), LT_EINVAL);
+  fill(s, 0, 10);
+  assert_int_equal(seen.calls, 1);
+  assert_int_equal(seen.records, 10);
+  lt_store_close(s, 0);
+  seen.calls = 0;
+  assert_int_equal(lt_store_open(dir, &o, &s, NULL), 0);
+  assert_int_equal(seen.calls, 1); /* replayed */
+  assert_int_equal(seen.last_kind, LT_REC_EXT_BASE + 2);
+  lt_store_close(s, 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(batch_reports_accepted_duplicates_and_rejected),
+      cmocka_unit_test(atomic_batch_writes_nothing_when_one_record_is_invalid),
+      cmocka_unit_test(state_after_restart_equals_state_before),
+      cmocka_unit_test(damaged_snapshot_falls_back_to_the_log),
+      cmocka_unit_test(extension_records_reach_their_owner_live_and_on_replay),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
