@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 char *lt_test_tmpdir(const char *tag) {
   const char *base = getenv("TMPDIR");
@@ -39,4 +43,93 @@ const char *lt_test_bin(void) {
 const char *lt_test_shared(void) {
   const char *s = getenv("LT_SHARED");
   return s && *s ? s : "../shared";
+}
+
+static int connect_local(unsigned port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+    if (w <= 0) return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads until the peer closes or timeout; returns bytes (malloc'd). */
+static char *read_all(int fd, size_t *n, int timeout_ms) {
+  size_t cap = 65536, len = 0;
+  char *buf = malloc(cap + 1);
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) break;
+    if (len == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap + 1);
+    }
+    ssize_t r = recv(fd, buf + len, cap - len, 0);
+    if (r <= 0) break;
+    len += (size_t)r;
+  }
+  buf[len] = 0;
+  *n = len;
+  return buf;
+}
+
+static int parse_status(const char *resp) {
+  int status = -1;
+  if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
+  return status;
+}
+
+int lt_test_http(unsigned port, const char *method, const char *path, const char *extra_headers,
+                 const void *req_body, size_t req_len, char **body) {
+  if (body) *body = NULL;
+  int fd = connect_local(port);
+  if (fd < 0) return -1;
+  char head[4096];
+  int hn = snprintf(head, sizeof head,
+                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                    "Content-Length: %zu\r\n\r\n",
+                    method, path, extra_headers ? extra_headers : "", req_len);
+  if (send_all(fd, head, (size_t)hn) || (req_len && send_all(fd, req_body, req_len))) {
+    close(fd);
+    return -1;
+  }
+  size_t n;
+  char *resp = read_all(fd, &n, 10000);
+  close(fd);
+  int status = parse_status(resp);
+  char *b = strstr(resp, "\r\n\r\n");
+  if (body) *body = strdup(b ? b + 4 : "");
+  free(resp);
+  return status;
+}
+
+int lt_test_raw(unsigned port, const void *bytes, size_t n, int timeout_ms) {
+  int fd = connect_local(port);
+  if (fd < 0) return -1;
+  send_all(fd, bytes, n);
+  shutdown(fd, SHUT_WR);
+  size_t rn;
+  char *resp = read_all(fd, &rn, timeout_ms);
+  close(fd);
+  int status = parse_status(resp);
+  free(resp);
+  return status;
 }

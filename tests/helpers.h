@@ -20,4 +20,14 @@ const char *lt_test_bin(void);
 /* Path of the shared data folder ($LT_SHARED, set by ctest), e.g. for ml-100k. */
 const char *lt_test_shared(void);
 
+/* One HTTP/1.1 request to 127.0.0.1:port over a new connection (closed
+ * after). extra_headers: "Name: value\r\n" lines or NULL. Returns the
+ * status code (or -1), and the body in *body (malloc'd, NUL-terminated;
+ * the caller frees; may be NULL). */
+int lt_test_http(unsigned port, const char *method, const char *path, const char *extra_headers,
+                 const void *req_body, size_t req_len, char **body);
+/* Sends raw bytes and reads the answer until close or timeout_ms. Returns
+ * the status code parsed from the answer or -1 when none. */
+int lt_test_raw(unsigned port, const void *bytes, size_t n, int timeout_ms);
+
 #endif

@@ -3,8 +3,8 @@
  * store and seeing what it holds.
  *
  * Import opens the store with fsync off by default (one fsync at the end:
- * a bulk load, not acknowledged traffic) and writes each parsed record
- * through lt_store_write, the same path the server uses, so an imported
+ * a bulk load, not acknowledged traffic) and writes the parsed records in
+ * batches through lt_store_write, the same path the server uses, so an imported
  * store is indistinguishable from one fed over HTTP. SIGINT/SIGTERM stop
  * the import between records; the store is synced and closed, so an
  * interrupted import leaves a consistent store holding a prefix of the
@@ -12,10 +12,12 @@
  */
 #include "cli/cli.h"
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "io/import.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,24 +30,120 @@ static void on_signal(int sig) {
   stop_requested = 1;
 }
 
+/*
+ * The import pipeline: the reader thread parses rows into records and
+ * packs them, strings copied, into batches of BATCH records; a writer
+ * thread hands each full batch to lt_store_write (one log append and one
+ * lock per batch). Two batches alternate, so parsing and applying overlap
+ * on two cores.
+ */
+#define BATCH 4096
+
+typedef struct batch {
+  lt_record_t recs[BATCH];
+  lt_buf_t arena; /* the records' strings; lt_str_t.p holds an offset until sealed */
+  size_t n;
+} batch_t;
+
 typedef struct import_ctx {
   lt_store_t *store;
+  int64_t now_ms; /* for rows without a timestamp */
+  batch_t *fill;  /* being filled by the reader */
+  batch_t *full;  /* handed to the writer, or NULL */
+  pthread_t writer;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int done;
   uint64_t accepted, duplicates, rejected;
   int err;
 } import_ctx_t;
 
+static lt_str_t stash(batch_t *b, lt_str_t s) {
+  lt_str_t o = {(const char *)(uintptr_t)b->arena.len, s.n};
+  lt_buf_put(&b->arena, s.p, s.n);
+  return o;
+}
+
+static void unstash(const batch_t *b, lt_str_t *s) {
+  s->p = s->n ? (const char *)b->arena.p + (uintptr_t)s->p : NULL;
+}
+
+/* Turns stashed offsets into pointers (the arena no longer moves). */
+static void seal(batch_t *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    lt_record_t *r = &b->recs[i];
+    if (r->kind == LT_REC_EVENT) {
+      unstash(b, &r->u.ev.id);
+      unstash(b, &r->u.ev.user);
+      unstash(b, &r->u.ev.item);
+      unstash(b, &r->u.ev.request_id);
+    } else if (r->kind == LT_REC_USER_PUT) {
+      unstash(b, &r->u.user.id);
+      for (uint32_t g = 0; g < r->u.user.ngroups; g++) unstash(b, &r->u.user.groups[g]);
+    }
+  }
+}
+
+static void *writer_main(void *arg) {
+  import_ctx_t *ic = arg;
+  pthread_mutex_lock(&ic->lock);
+  for (;;) {
+    while (!ic->full && !ic->done) pthread_cond_wait(&ic->cond, &ic->lock);
+    if (!ic->full) break;
+    batch_t *b = ic->full;
+    pthread_mutex_unlock(&ic->lock);
+    seal(b);
+    lt_write_result_t res = {0, 0, 0};
+    int rc = ic->err ? 0 : lt_store_write(ic->store, b->recs, b->n, 0, NULL, NULL, &res);
+    pthread_mutex_lock(&ic->lock);
+    if (rc && !ic->err) __atomic_store_n(&ic->err, rc, __ATOMIC_RELAXED);
+    ic->accepted += res.accepted;
+    ic->duplicates += res.duplicates;
+    ic->rejected += res.rejected;
+    b->n = 0;
+    lt_buf_reset(&b->arena);
+    ic->full = NULL;
+    pthread_cond_broadcast(&ic->cond);
+  }
+  pthread_mutex_unlock(&ic->lock);
+  return NULL;
+}
+
+/* Hands the filling batch to the writer, taking the other one back. */
+static void hand_over(import_ctx_t *ic, batch_t *spare[2]) {
+  pthread_mutex_lock(&ic->lock);
+  while (ic->full) pthread_cond_wait(&ic->cond, &ic->lock);
+  ic->full = ic->fill;
+  ic->fill = ic->fill == spare[0] ? spare[1] : spare[0];
+  pthread_cond_broadcast(&ic->cond);
+  pthread_mutex_unlock(&ic->lock);
+}
+
+static batch_t *spares[2];
+
 static int sink(void *ctx, const lt_record_t *rec) {
   import_ctx_t *ic = ctx;
   if (stop_requested) return -1;
-  lt_write_result_t res;
-  int rc = lt_store_write(ic->store, rec, 1, 0, NULL, NULL, &res);
-  if (rc) {
-    ic->err = rc;
-    return -1;
+  int err = __atomic_load_n(&ic->err, __ATOMIC_RELAXED);
+  if (err) return err;
+  batch_t *b = ic->fill;
+  lt_record_t *r = &b->recs[b->n++];
+  *r = *rec;
+  if (r->kind == LT_REC_EVENT) {
+    if (r->u.ev.ts_ms == 0) r->u.ev.ts_ms = ic->now_ms;
+    r->u.ev.id = stash(b, r->u.ev.id);
+    r->u.ev.user = stash(b, r->u.ev.user);
+    r->u.ev.item = stash(b, r->u.ev.item);
+    r->u.ev.request_id = stash(b, r->u.ev.request_id);
+  } else if (r->kind == LT_REC_USER_PUT) {
+    r->u.user.id = stash(b, r->u.user.id);
+    for (uint32_t g = 0; g < r->u.user.ngroups; g++) r->u.user.groups[g] = stash(b, r->u.user.groups[g]);
+  } else {
+    b->n--; /* importers make only events and users */
+    return LT_EINVAL;
   }
-  ic->accepted += res.accepted;
-  ic->duplicates += res.duplicates;
-  ic->rejected += res.rejected;
+  if (b->arena.err) return LT_ENOMEM;
+  if (b->n == BATCH) hand_over(ic, spares);
   return 0;
 }
 
@@ -103,16 +201,40 @@ int lt_cmd_import(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
 
-  import_ctx_t ic = {.store = s};
+  import_ctx_t ic = {.store = s, .now_ms = lt_now_ms()};
+  spares[0] = calloc(1, sizeof(batch_t));
+  spares[1] = calloc(1, sizeof(batch_t));
+  if (!spares[0] || !spares[1]) {
+    fprintf(stderr, "laotie import: out of memory\n");
+    lt_store_close(s, 0);
+    return 1;
+  }
+  ic.fill = spares[0];
+  pthread_mutex_init(&ic.lock, NULL);
+  pthread_cond_init(&ic.cond, NULL);
+  pthread_create(&ic.writer, NULL, writer_main, &ic);
   lt_import_opts_t io = {.strict = strict, .max_reported = 5, .progress = stderr};
   lt_import_report_t rep;
   int rc = lt_import_file(format, file, &io, sink, &ic, &rep);
+  if (ic.fill->n) hand_over(&ic, spares);
+  pthread_mutex_lock(&ic.lock);
+  ic.done = 1;
+  pthread_cond_broadcast(&ic.cond);
+  pthread_mutex_unlock(&ic.lock);
+  pthread_join(ic.writer, NULL);
+  for (int i = 0; i < 2; i++) {
+    lt_buf_free(&spares[i]->arena);
+    free(spares[i]);
+  }
   int src = lt_store_sync(s);
   int exit_code = 0;
   if (rc == LT_EINVAL && !rep.rows) {
     fprintf(stderr, "laotie import: unknown format '%s' (kuairec, movielens, csv, ndjson, users)\n",
             format);
     exit_code = 2;
+  } else if (rep.error[0]) {
+    fprintf(stderr, "laotie import: %s: %s\n", file, rep.error);
+    exit_code = 1;
   } else if (ic.err || src) {
     fprintf(stderr, "laotie import: store write failed: %s\n", lt_strerror(ic.err ? ic.err : src));
     exit_code = 1;

@@ -87,8 +87,17 @@ static int request_train(void *ctx) {
   return busy ? LT_EBUSY : LT_OK;
 }
 
+/* The store has one observer slot: it calls the feed (online learning)
+ * and then the stats, in log order, under the writer lock. */
+typedef struct observers {
+  lt_feed_t *feed;
+  lt_stats_t *stats;
+} observers_t;
+
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
-  lt_feed_observe(ctx, recs, n);
+  observers_t *o = ctx;
+  lt_feed_observe(o->feed, recs, n);
+  lt_stats_observe(o->stats, recs, n);
 }
 
 /* Reads or creates DATA/api_key. Returns 0 or -1 (printed). */
@@ -209,7 +218,20 @@ int lt_cmd_serve(int argc, char **argv) {
     rc = lt_feed_train(feed, stderr);
     if (rc) fprintf(stderr, "laotie serve: training failed: %s (serving without)\n", lt_strerror(rc));
   }
-  lt_store_set_observer(store, observe, feed);
+  /* analytics: one scan of the log, before writes start (stats/stats.h) */
+  lt_stats_t *stats = NULL;
+  uint64_t t_stats = lt_mono_ns();
+  rc = lt_stats_open(store, &stats);
+  if (rc) {
+    fprintf(stderr, "laotie serve: analytics: %s\n", lt_strerror(rc));
+    lt_feed_free(feed);
+    lt_store_close(store, 0);
+    return 1;
+  }
+  fprintf(stderr, "laotie serve: analytics built from %llu log records in %.2f s\n",
+          (unsigned long long)lt_stats_records(stats), (double)(lt_mono_ns() - t_stats) / 1e9);
+  observers_t obs = {feed, stats};
+  lt_store_set_observer(store, observe, &obs);
 
   worker_t w = {.store = store, .feed = feed, .cfg = &cfg};
   pthread_mutex_init(&w.lock, NULL);
@@ -228,6 +250,7 @@ int lt_cmd_serve(int argc, char **argv) {
   so.rate_limit_per_s = cfg.rate_limit_per_s;
   so.train = request_train;
   so.train_ctx = &w;
+  so.stats = stats;
   lt_server_t *srv = NULL;
   rc = lt_server_start(store, feed, &so, &srv);
   int exit_code = 0;
@@ -267,6 +290,7 @@ int lt_cmd_serve(int argc, char **argv) {
     fprintf(stderr, "laotie serve: log flushed, snapshot written; bye\n");
   }
   lt_feed_free(feed);
+  lt_stats_free(stats);
   pthread_mutex_destroy(&w.lock);
   pthread_cond_destroy(&w.cond);
   return exit_code;

@@ -18,6 +18,8 @@ static const struct {
     {"import", lt_cmd_import, "import events: kuairec | movielens | csv | ndjson | users FILE"},
     {"stats", lt_cmd_stats, "users, items, creators, events, days covered, log size"},
     {"serve", lt_cmd_serve, "serve the HTTP API (feeds, events, catalog, metrics)"},
+    {"report", lt_cmd_report, "reports: watch-time | platform | ecosystem (table, CSV, JSON)"},
+    {"eval", lt_cmd_eval, "offline evaluation: Recall@20 / NDCG@20 against baselines"},
 };
 
 static void usage(FILE *f) {

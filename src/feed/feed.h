@@ -56,6 +56,20 @@ typedef struct lt_feed_opts {
   uint32_t ials_iters;      /* default 10 */
   uint32_t threads;         /* training threads; default 2 */
   uint64_t seed;
+  /* --- added with the implementation (defaults in lt_feed_opts_default) --- */
+  /* blend of the retrieval scores, each standardised over the request's
+   * candidates: iALS dot product, co-watch evidence, log popularity */
+  float w_ials, w_cowatch, w_pop;       /* default 1, 0.7, 0.2 */
+  float b_following;    /* bonus of followed creators' items (standard deviations); default 1 */
+  uint32_t fresh_every; /* one slot in every fresh_every (the middle one) goes to
+                           the best fresh item, fewest impressions first, to give
+                           new items a first audience; default 8 */
+  float w_rank;        /* weight of the fused ranker heads once warm; default 1 */
+  uint32_t rank_warmup; /* impressions learned before w_rank applies fully; default 5000 */
+  float recency_tau;   /* co-watch evidence of the r-th newest history item
+                          weighs exp(-r / tau); default 20 */
+  float ials_alpha, ials_lambda;        /* iALS confidence slope and L2; default 1, 10 */
+  uint32_t keep_models;                 /* model versions kept on disk; default 3 */
 } lt_feed_opts_t;
 
 void lt_feed_opts_default(lt_feed_opts_t *o);
@@ -73,8 +87,28 @@ void lt_feed_free(lt_feed_t *f);
 /* Trains a new model snapshot from the state (iALS, co-watch similarity,
  * ANN index, ...), saves it under models_dir and publishes it. log (may be
  * NULL) gets one line per stage with its time. Safe to run on a background
- * thread while requests are served. Returns 0 or an LT_E* code. */
+ * thread while requests are served; concurrent calls run one after the
+ * other. The new version is the published one + 1. When saving fails the
+ * snapshot is still published and the save error is returned. Returns 0
+ * or an LT_E* code. */
 int lt_feed_train(lt_feed_t *f, FILE *log);
+
+/* Publishes m (built by lt_models_build or loaded; see model/models.h),
+ * taking over the caller's reference; the previous snapshot is released
+ * (freed when its last reader leaves). Readers are never blocked; the call
+ * waits only for readers that are inside the few instructions of taking a
+ * reference. m may not be NULL. */
+void lt_feed_publish(lt_feed_t *f, lt_models_t *m);
+
+/* A reference to the published snapshot (never NULL: before any training
+ * it is a version-0 snapshot with the popularity and fresh lists only).
+ * Release it with lt_models_release (model/models.h). */
+lt_models_t *lt_feed_acquire(lt_feed_t *f);
+
+/* Saves the online ranker's weights to models_dir/ranker.bin (lt_feed_free
+ * and lt_feed_train do this too). Returns 0, LT_EINVAL (no models_dir) or
+ * an I/O error. */
+int lt_feed_save_ranker(lt_feed_t *f);
 
 /* Version of the published snapshot (0 = none yet: feeds fall back to
  * non-learned sources). */

@@ -64,6 +64,7 @@ struct lt__req {
   unsigned status;
   lt_buf_t out;
   const char *content_type;
+  const char *challenge; /* WWW-Authenticate of a 401; NULL = "Bearer" */
   int answered;
 };
 

@@ -8,6 +8,7 @@
  * feed engine; they never take the store's writer lock.
  */
 #include "http/http_int.h"
+#include "http/routes_stats.h"
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -582,7 +583,14 @@ static void h_admin_snapshot(lt__req_t *r) {
 const lt__route_t lt__routes[] = {
     {"GET", "/healthz", AUTH_NONE, h_healthz},
     {"GET", "/metrics", AUTH_READ, h_metrics},
+    {"GET", "/", AUTH_NONE, lt__h_dashboard}, /* checks the read key itself */
     {"GET", "/v1/stats", AUTH_READ, h_stats},
+    {"GET", "/v1/stats/platform", AUTH_READ, lt__h_stats_platform},
+    {"GET", "/v1/stats/ecosystem", AUTH_READ, lt__h_stats_ecosystem},
+    {"GET", "/v1/stats/creators/{id}", AUTH_READ, lt__h_stats_creator},
+    {"GET", "/v1/stats/items/{id}", AUTH_READ, lt__h_stats_item},
+    {"GET", "/v1/stats/top", AUTH_READ, lt__h_stats_top},
+    {"GET", "/v1/reports/watch-time", AUTH_READ, lt__h_report_watch_time},
     {"POST", "/v1/events", AUTH_WRITE, h_events_post},
     {"GET", "/v1/feed", AUTH_READ, h_feed},
     {"POST", "/v1/items", AUTH_WRITE, h_items_post},

@@ -257,7 +257,8 @@ static enum MHD_Result respond(lt__req_t *r) {
   if (!resp) return MHD_NO;
   MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
   MHD_add_response_header(resp, "Cache-Control", "no-store");
-  if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+  if (r->status == 401)
+    MHD_add_response_header(resp, "WWW-Authenticate", r->challenge ? r->challenge : "Bearer");
   if (r->status == 429) MHD_add_response_header(resp, "Retry-After", "1");
   enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
   MHD_destroy_response(resp);
@@ -377,7 +378,7 @@ int lt_server_start(lt_store_t *store, lt_feed_t *feed, const lt_server_opts_t *
     return LT_ENOMEM;
   }
   s->d = MHD_start_daemon(
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
       (unsigned)o.threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o.max_conns,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o.conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,

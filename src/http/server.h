@@ -17,6 +17,7 @@
 
 #include "feed/feed.h"
 #include "state/store.h"
+#include "stats/stats.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@ typedef struct lt_server_opts {
   /* called by POST /v1/admin/train (may be NULL: 503) */
   int (*train)(void *ctx);
   void *train_ctx;
+  /* log-derived analytics for /v1/stats/{ecosystem,creators,top} and the
+   * dashboard (may be NULL: those routes answer 503); outlives the server */
+  lt_stats_t *stats;
 } lt_server_opts_t;
 
 void lt_server_opts_default(lt_server_opts_t *o);

@@ -67,7 +67,7 @@ int lt_record_check(const lt_record_t *r, const char **why) {
     if (!opt_ok(e->id)) FAIL("id must be 1-255 bytes without control characters");
     if (!opt_ok(e->request_id)) FAIL("request_id must be at most 255 bytes");
     if (e->type >= LT_EV__COUNT) FAIL("unknown event type");
-    if (e->ts_ms < 0 || e->ts_ms > 253402300799999LL) FAIL("ts out of range");
+    if (e->ts_ms < 0 || e->ts_ms > LT_TS_MAX_MS) FAIL("ts must be between 1970 and 2149");
     if (e->position < -1) FAIL("position must be >= 0");
     if (!(e->weight >= 0 && e->weight <= 1e6f)) FAIL("weight must be in [0, 1e6]");
     if (!(e->propensity >= 0 && e->propensity <= 1)) FAIL("propensity must be in [0, 1]");

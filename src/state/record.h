@@ -33,6 +33,8 @@
 #define LT_MAX_TAGS 16
 #define LT_MAX_GROUPS 16
 #define LT_MAX_STR 255 /* longest id / tag / name in a record */
+/* Latest event time accepted (2149-06-01 UTC): days are counted in 16 bits. */
+#define LT_TS_MAX_MS 5660000000000LL
 
 typedef struct lt_str {
   const char *p;

@@ -14,7 +14,7 @@
  *   creators: uvar nitems, items, followers, impressions, watch_ms,
  *          svar first_seen_ms;
  *   event ids: uvar n, n x u64le key;
- *   days: svar day0, uvar ndays, ndays x 14 uvars.
+ *   days: svar first day, uvar ndays, ndays x 13 uvars (days with events).
  * Doubles travel as their IEEE bits (u64le).
  *
  * Loading checks the trailing hash over the whole file before decoding,
@@ -184,9 +184,11 @@ int lt_state_save(const lt_state_t *st, FILE *f) {
       lt_buf_u64le(b, st->event_ids.keys[i]);
       wmaybe(&w);
     }
-  lt_buf_svar(b, st->day0);
-  lt_buf_uvar(b, st->ndays);
-  for (uint32_t d = 0; d < st->ndays; d++) put_day_totals(b, &st->days[d]);
+  int32_t d0 = st->totals.events ? st->totals.min_day : 0;
+  int32_t d1 = st->totals.events ? st->totals.max_day + 1 : 0;
+  lt_buf_svar(b, d0);
+  lt_buf_uvar(b, (uint64_t)(d1 - d0));
+  for (int32_t d = d0; d < d1; d++) put_day_totals(b, &st->days[d]);
   wflush(&w);
   if (!w.err) {
     unsigned char tail[8];
@@ -284,8 +286,6 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
     c->pop = rf64(r);
     c->pop_ts_ms = lt_rd_svar(r);
     c->last_event_ms = lt_rd_svar(r);
-    if (m->creator != LT_NONE && (rc = lt_cv_len(&st->creators) > m->creator ? 0 : LT_ECORRUPT))
-      return rc;
   }
   for (uint32_t u = 0; u < count[LT_NS_USER] && !r->err; u++) {
     lt__user_t *us = lt__user(st, u);
@@ -356,14 +356,9 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
     *slot = 1;
   }
   int64_t day0 = lt_rd_svar(r);
-  uint32_t nd = rd_count(r, 100000);
-  if (r->err || day0 < -100000 || day0 > 100000) return LT_ECORRUPT;
-  if (nd) {
-    if (!(st->days = calloc(nd, sizeof *st->days))) return LT_ENOMEM;
-    st->day0 = (int32_t)day0;
-    st->ndays = nd;
-  }
-  for (uint32_t d = 0; d < nd; d++) get_day_totals(r, &st->days[d]);
+  uint32_t nd = rd_count(r, LT__MAX_DAYS);
+  if (r->err || day0 < 0 || day0 + nd > LT__MAX_DAYS) return LT_ECORRUPT;
+  for (uint32_t d = 0; d < nd; d++) get_day_totals(r, &st->days[day0 + d]);
   if (r->err || r->p != r->end) return LT_ECORRUPT;
   return LT_OK;
 }

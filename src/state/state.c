@@ -10,7 +10,7 @@
  *    (hcap entries at most), its follows, groups and per-day activity;
  *  - creators: a chunkvec of lt__creator_t with the creator's items;
  *  - event_ids: XXH3-64 of every applied event id (idempotency);
- *  - days: platform totals per local day, a dense array from day0.
+ *  - days: platform totals per local day, an array over every day number.
  *
  * Invariants:
  *  1. for every namespace, per-id storage exists for ids [0, count);
@@ -67,6 +67,9 @@ int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
       lt_cv_init(&st->creators, sizeof(lt__creator_t)))
     goto fail;
   lt_u64map_init(&st->event_ids);
+  /* every possible day, zeroed lazily by the kernel: only touched pages
+   * become resident, and the array never moves under lock-free readers */
+  if (!(st->days = calloc(LT__MAX_DAYS, sizeof *st->days))) goto fail;
   st->totals.min_day = INT32_MAX;
   st->totals.max_day = INT32_MIN;
   *out = st;
@@ -179,32 +182,8 @@ static int push_u32(uint32_t **a, uint32_t *n, uint32_t *cap, uint32_t v) {
 }
 
 lt_day_totals_t *lt__state_day(lt_state_t *st, int32_t day) {
-  if (!st->ndays) {
-    st->days = calloc(1, sizeof *st->days);
-    if (!st->days) return NULL;
-    st->day0 = day;
-    st->ndays = 1;
-  }
-  if (day < st->day0) {
-    uint32_t shift = (uint32_t)(st->day0 - day);
-    if (shift > 100000) return NULL;
-    lt_day_totals_t *d = calloc(st->ndays + shift, sizeof *d);
-    if (!d) return NULL;
-    memcpy(d + shift, st->days, st->ndays * sizeof *d);
-    free(st->days);
-    st->days = d;
-    st->ndays += shift;
-    st->day0 = day;
-  } else if ((uint32_t)(day - st->day0) >= st->ndays) {
-    uint32_t n = (uint32_t)(day - st->day0) + 1;
-    if (n > 100000) return NULL;
-    lt_day_totals_t *d = realloc(st->days, n * sizeof *d);
-    if (!d) return NULL;
-    memset(d + st->ndays, 0, (n - st->ndays) * sizeof *d);
-    st->days = d;
-    st->ndays = n;
-  }
-  return &st->days[day - st->day0];
+  if (day < 0 || day >= LT__MAX_DAYS) return NULL;
+  return &st->days[day];
 }
 
 static double decay(const lt_state_t *st, int64_t dt_ms) {
@@ -392,6 +371,10 @@ static int apply_event(lt_state_t *st, const lt_event_t *e) {
   /* the user: history, per-day activity */
   int64_t ts_s = e->ts_ms / 1000;
   int32_t day = lt_tz_day(&st->tz, ts_s);
+  /* lt_record_check bounds ts; a zone west of UTC can still put the first
+   * hours of 1970 on day -1: count them on day 0 */
+  if (day < 0) day = 0;
+  if (day >= LT__MAX_DAYS) day = LT__MAX_DAYS - 1;
   uint32_t watch = e->type == LT_EV_PLAY ? e->watch_ms : 0, plays = e->type == LT_EV_PLAY;
   int new_day = 0;
   lt__user_t *u = lt__user(st, uid);
@@ -602,7 +585,7 @@ size_t lt_state_user_follows(lt_state_t *st, uint32_t user, uint32_t *out, size_
   lt__user_t *u = lt__user(st, user);
   pthread_mutex_lock(user_lock(st, user));
   size_t n = u->nfollows;
-  if (out && max) memcpy(out, u->follows, (n < max ? n : max) * sizeof *out);
+  if (out && max && n) memcpy(out, u->follows, (n < max ? n : max) * sizeof *out);
   pthread_mutex_unlock(user_lock(st, user));
   return n;
 }
@@ -612,7 +595,7 @@ size_t lt_state_user_groups(lt_state_t *st, uint32_t user, uint32_t *out, size_t
   lt__user_t *u = lt__user(st, user);
   pthread_mutex_lock(user_lock(st, user));
   size_t n = u->ngroups;
-  if (out && max) memcpy(out, u->groups, (n < max ? n : max) * sizeof *out);
+  if (out && max && n) memcpy(out, u->groups, (n < max ? n : max) * sizeof *out);
   pthread_mutex_unlock(user_lock(st, user));
   return n;
 }
@@ -645,8 +628,7 @@ const lt_tz_t *lt_state_tz(const lt_state_t *st) { return &st->tz; }
 
 void lt_state_day_totals(const lt_state_t *st, int32_t day, lt_day_totals_t *out) {
   memset(out, 0, sizeof *out);
-  if (st->ndays && day >= st->day0 && (uint32_t)(day - st->day0) < st->ndays)
-    *out = st->days[day - st->day0];
+  if (day >= 0 && day < LT__MAX_DAYS) *out = st->days[day];
 }
 
 void lt_state_user_day(const lt_state_t *st, uint32_t user, int32_t day, uint64_t *watch_ms,
@@ -695,7 +677,7 @@ void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out) {
 size_t lt_state_bytes(const lt_state_t *st) {
   size_t b = sizeof *st + lt_cv_bytes(&st->items) + lt_cv_bytes(&st->counters) +
              lt_cv_bytes(&st->users) + lt_cv_bytes(&st->creators) +
-             st->event_ids.cap * 16 + st->ndays * sizeof *st->days;
+             st->event_ids.cap * 16;
   for (int i = 0; i < LT_NS__COUNT; i++) b += lt_intern_bytes(st->ns[i]);
   uint32_t nu = lt_cv_len(&st->users);
   for (uint32_t u = 0; u < nu; u++) {

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #define LT__STRIPES 256
+#define LT__MAX_DAYS 65536 /* local days 1970-01-01 .. 2149-06-06 */
 
 /* A user's activity on one local day (8 bytes). */
 typedef struct lt__uday {
@@ -50,9 +51,7 @@ struct lt_state {
   lt_chunkvec_t users;    /* lt__user_t */
   lt_chunkvec_t creators; /* lt__creator_t */
   lt_u64map_t event_ids;  /* XXH3 of event id -> 1 */
-  lt_day_totals_t *days;  /* days[d - day0], ndays entries */
-  int32_t day0;
-  uint32_t ndays;
+  lt_day_totals_t *days;  /* days[d] for every local day d < LT__MAX_DAYS */
   lt_state_totals_t totals;
   uint64_t applied; /* log offset applied up to */
   double decay_per_ms; /* ln 2 / half life */
