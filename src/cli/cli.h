@@ -13,6 +13,8 @@ int lt_cmd_stats(int argc, char **argv);
 int lt_cmd_serve(int argc, char **argv);
 int lt_cmd_report(int argc, char **argv);
 int lt_cmd_eval(int argc, char **argv);
+int lt_cmd_train(int argc, char **argv);
+int lt_cmd_recommend(int argc, char **argv);
 
 /* Common options: --data DIR, --config FILE, --fsync MODE, --timezone TZ,
  * --repair. lt_cli_common parses one of them at argv[*i] (advancing *i
