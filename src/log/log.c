@@ -979,8 +979,10 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elt, size_t min) {
   return np;
 }
 
-int lt_log_append(lt_log_t *log, const void *const *recs, const uint32_t *lens, size_t n,
-                  uint64_t *first_offset) {
+/* Queues the group and, with wait, commits it per the fsync policy. *end
+ * (may be NULL) gets the offset after the group. */
+static int append(lt_log_t *log, const void *const *recs, const uint32_t *lens, size_t n,
+                  uint64_t *first_offset, uint64_t *end, int wait) {
   uint32_t hs_stack[64], *hs = hs_stack;
   uint64_t total = 0;
   int rc = 0;
@@ -1030,10 +1032,10 @@ int lt_log_append(lt_log_t *log, const void *const *recs, const uint32_t *lens, 
 
   switch (log->o.fsync_mode) {
   case LT_FSYNC_BATCH:
-    rc = commit_locked(log, off, WANT_DURABLE);
+    if (wait) rc = commit_locked(log, off, WANT_DURABLE);
     break;
   case LT_FSYNC_INTERVAL:
-    rc = commit_locked(log, off, WANT_WRITTEN);
+    if (wait) rc = commit_locked(log, off, WANT_WRITTEN);
     break;
   case LT_FSYNC_OFF:
     if (log->pend_len >= OFF_CHUNK) {
@@ -1047,9 +1049,32 @@ int lt_log_append(lt_log_t *log, const void *const *recs, const uint32_t *lens, 
     break;
   }
   if (!rc && first_offset) *first_offset = first;
+  if (!rc && end) *end = off;
 out:
   pthread_mutex_unlock(&log->mu);
   if (hs != hs_stack) free(hs);
+  return rc;
+}
+
+int lt_log_append(lt_log_t *log, const void *const *recs, const uint32_t *lens, size_t n,
+                  uint64_t *first_offset) {
+  return append(log, recs, lens, n, first_offset, NULL, 1);
+}
+
+int lt_log_enqueue(lt_log_t *log, const void *const *recs, const uint32_t *lens, size_t n,
+                   uint64_t *first_offset, uint64_t *end) {
+  return append(log, recs, lens, n, first_offset, end, 0);
+}
+
+int lt_log_wait(lt_log_t *log, uint64_t end) {
+  if (!log) return LT_EINVAL;
+  if (log->o.read_only) return LT_EREADONLY;
+  int rc = 0;
+  pthread_mutex_lock(&log->mu);
+  if (log->o.fsync_mode == LT_FSYNC_BATCH) rc = commit_locked(log, end, WANT_DURABLE);
+  else if (log->o.fsync_mode == LT_FSYNC_INTERVAL) rc = commit_locked(log, end, WANT_WRITTEN);
+  else if (log->failed) rc = log->fail_rc;
+  pthread_mutex_unlock(&log->mu);
   return rc;
 }
 

@@ -120,6 +120,19 @@ int lt_log_close(lt_log_t *log);
 int lt_log_append(lt_log_t *log, const void *const *recs, const uint32_t *lens, size_t n,
                   uint64_t *first_offset);
 
+/* The two halves of lt_log_append, for a caller that must order records
+ * under its own lock but should not hold that lock through an fsync (the
+ * store): lt_log_enqueue assigns offsets and queues the group (ordered
+ * after every earlier append) without waiting; *end (may be NULL) gets the
+ * offset after the group. lt_log_wait(log, end) then returns once
+ * everything below end is durable per the fsync policy, sharing the fsync
+ * with every other waiter (group commit). Same errors as lt_log_append; a
+ * queued group whose wait fails is not acknowledged and may or may not
+ * survive. */
+int lt_log_enqueue(lt_log_t *log, const void *const *recs, const uint32_t *lens, size_t n,
+                   uint64_t *first_offset, uint64_t *end);
+int lt_log_wait(lt_log_t *log, uint64_t end);
+
 /* Writes out everything buffered and fdatasyncs it, whatever the policy.
  * Returns 0, the failing write/fsync's error, or LT_EREADONLY. */
 int lt_log_sync(lt_log_t *log);

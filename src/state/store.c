@@ -257,11 +257,13 @@ static int reserve_ptrs(lt_store_t *s, size_t n) {
   return LT_OK;
 }
 
-/* Appends the records in s->enc (n of them, lengths in s->lens) and applies
- * them: recs (may be NULL: decode the encoded bytes) are the same records
- * already decoded, which saves a decode on the hot path. Caller holds
- * wlock. */
-static int append_and_apply(lt_store_t *s, size_t n, const lt_record_t *recs) {
+/* Queues the records in s->enc (n of them, lengths in s->lens) on the log
+ * and applies them; *end gets the log offset to wait for (lt_log_wait,
+ * after releasing wlock, so concurrent writers share one fsync). recs (may
+ * be NULL: decode the encoded bytes) are the same records already
+ * decoded, which saves a decode on the hot path. Caller holds wlock. */
+static int append_and_apply(lt_store_t *s, size_t n, const lt_record_t *recs, uint64_t *end) {
+  *end = 0;
   if (!n) return LT_OK;
   size_t off = 0;
   for (size_t i = 0; i < n; i++) {
@@ -269,7 +271,7 @@ static int append_and_apply(lt_store_t *s, size_t n, const lt_record_t *recs) {
     off += s->lens[i];
   }
   uint64_t first;
-  int rc = lt_log_append(s->log, s->recp, s->lens, n, &first);
+  int rc = lt_log_enqueue(s->log, s->recp, s->lens, n, &first, end);
   if (rc) {
     if (rc != LT_ETOOBIG && rc != LT_EINVAL) s->failed = 1;
     return rc;
@@ -335,9 +337,22 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     r.duplicates = 0;
     goto out;
   }
-  if ((rc = append_and_apply(s, m, s->acc))) goto out;
+  uint64_t end = 0;
+  if ((rc = append_and_apply(s, m, s->acc, &end))) goto out;
   r.accepted = (uint32_t)m;
   if (s->observer && m) s->observer(s->observer_ctx, s->acc, m);
+  pthread_mutex_unlock(&s->wlock);
+  /* durability outside the lock: writers that queued meanwhile share the
+   * fsync. A failure here means applied-but-not-durable records: the store
+   * refuses writes until reopened, which rebuilds the state from the log. */
+  if (end && (rc = lt_log_wait(s->log, end))) {
+    pthread_mutex_lock(&s->wlock);
+    s->failed = 1;
+    pthread_mutex_unlock(&s->wlock);
+    r.accepted = 0;
+  }
+  if (res) *res = r;
+  return rc;
 out:
   pthread_mutex_unlock(&s->wlock);
   if (res) *res = r;
@@ -347,15 +362,21 @@ out:
 int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
   if (!len || ((const unsigned char *)rec)[0] < LT_REC_EXT_BASE || len > (16u << 20))
     return LT_EINVAL;
+  uint64_t end = 0;
   pthread_mutex_lock(&s->wlock);
   int rc = s->failed ? LT_EREADONLY : reserve_ptrs(s, 1);
   if (!rc) {
     lt_buf_reset(&s->enc);
     lt_buf_put(&s->enc, rec, len);
     s->lens[0] = (uint32_t)len;
-    rc = s->enc.err ? s->enc.err : append_and_apply(s, 1, NULL);
+    rc = s->enc.err ? s->enc.err : append_and_apply(s, 1, NULL, &end);
   }
   pthread_mutex_unlock(&s->wlock);
+  if (!rc && end && (rc = lt_log_wait(s->log, end))) {
+    pthread_mutex_lock(&s->wlock);
+    s->failed = 1;
+    pthread_mutex_unlock(&s->wlock);
+  }
   return rc;
 }
 

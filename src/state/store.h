@@ -8,10 +8,12 @@
  * so the state after a restart equals the state before (invariant 1).
  *
  * lt_store_write validates a batch, drops events whose id was already
- * applied, appends the rest to the log (durable per the fsync policy
- * before it returns) and then applies them to the state, all under one
- * writer lock, so state order = log order (invariant 2). Nothing is
- * applied that failed to reach the log.
+ * applied, queues the rest on the log and applies them to the state under
+ * one writer lock, so state order = log order (invariant 2); then, outside
+ * the lock, it waits until they are durable per the fsync policy (so
+ * concurrent writers share one fsync: group commit) and only then answers
+ * success. If that wait fails, the store refuses all writes until it is
+ * reopened, which rebuilds the state from what the log really holds.
  */
 #ifndef LT_STATE_STORE_H
 #define LT_STATE_STORE_H
