@@ -48,7 +48,7 @@ typedef enum {
 const char *lt_feed_source_name(int source);
 
 typedef struct lt_feed_opts {
-  /* fusion weights of the multi-task heads */
+  /* fusion weights of the multi-task heads; default 1, 1, 2, 4, 3 */
   float w_finish, w_long, w_like, w_follow, w_share;
   uint32_t max_per_creator; /* creator diversity per page; default 2 */
   uint32_t candidates;      /* candidates ranked per request; default 500 */
@@ -59,17 +59,17 @@ typedef struct lt_feed_opts {
   /* --- added with the implementation (defaults in lt_feed_opts_default) --- */
   /* blend of the retrieval scores, each standardised over the request's
    * candidates: iALS dot product, co-watch evidence, log popularity */
-  float w_ials, w_cowatch, w_pop;       /* default 1, 0.7, 0.2 */
+  float w_ials, w_cowatch, w_pop; /* default 1, 0.7, 0.2 */
   float b_following;    /* bonus of followed creators' items (standard deviations); default 1 */
   uint32_t fresh_every; /* one slot in every fresh_every (the middle one) goes to
                            the best fresh item, fewest impressions first, to give
                            new items a first audience; default 8 */
-  float w_rank;        /* weight of the fused ranker heads once warm; default 1 */
+  float w_rank;         /* weight of the fused ranker heads once warm; default 1 */
   uint32_t rank_warmup; /* impressions learned before w_rank applies fully; default 5000 */
-  float recency_tau;   /* co-watch evidence of the r-th newest history item
-                          weighs exp(-r / tau); default 20 */
-  float ials_alpha, ials_lambda;        /* iALS confidence slope and L2; default 1, 10 */
-  uint32_t keep_models;                 /* model versions kept on disk; default 3 */
+  float recency_tau;    /* co-watch evidence of the r-th newest history item
+                           weighs exp(-r / tau); default 20 */
+  float ials_alpha, ials_lambda; /* iALS confidence slope and L2; default 1, 10 */
+  uint32_t keep_models;          /* model versions kept on disk; default 3 */
 } lt_feed_opts_t;
 
 void lt_feed_opts_default(lt_feed_opts_t *o);

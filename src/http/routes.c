@@ -267,6 +267,7 @@ static void h_item_put(lt__req_t *r) {
   } else if (id_too_long(r, rec.u.item.creator)) {
     lt__error(r, 400, "bad_id", "ids are limited to %u bytes", r->srv->opts.max_id);
   } else {
+    rec.u.item.ts_ms = lt_now_ms();
     write_one(r, &rec, 200);
     if (r->status == 200) {
       uint32_t iid;
@@ -323,6 +324,7 @@ static void batch_upsert(lt__req_t *r, int items) {
     if (items) {
       recs[m].kind = LT_REC_ITEM_PUT;
       rc = lt_json_item_decode(el, none, &recs[m].u.item, &err);
+      recs[m].u.item.ts_ms = lt_now_ms();
       if (!rc && (id_too_long(r, recs[m].u.item.id) || id_too_long(r, recs[m].u.item.creator)))
         rc = LT_EINVAL, err = "ids are limited to 128 bytes";
     } else {

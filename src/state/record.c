@@ -86,6 +86,10 @@ int lt_record_check(const lt_record_t *r, const char **why) {
     if (!opt_ok(it->product_id)) FAIL("product id must be at most 255 bytes");
     if (it->price_cents < 0) FAIL("price_cents must be >= 0");
     if (it->live_end_ms && it->live_end_ms < it->live_start_ms) FAIL("live end before start");
+    if (it->published_at_ms < 0 || it->published_at_ms > LT_TS_MAX_MS || it->live_start_ms < 0 ||
+        it->live_start_ms > LT_TS_MAX_MS || it->live_end_ms < 0 || it->live_end_ms > LT_TS_MAX_MS ||
+        it->ts_ms < 0 || it->ts_ms > LT_TS_MAX_MS)
+      FAIL("times must be between 1970 and 2149");
     return LT_OK;
   }
   case LT_REC_ITEM_DEL:
@@ -146,6 +150,7 @@ int lt_record_encode(const lt_record_t *r, lt_buf_t *b) {
     lt_buf_svar(b, it->price_cents);
     lt_buf_svar(b, it->live_start_ms);
     lt_buf_svar(b, it->live_end_ms);
+    lt_buf_svar(b, it->ts_ms);
     break;
   }
   case LT_REC_ITEM_DEL:
@@ -223,6 +228,7 @@ int lt_record_decode(const void *p, size_t n, lt_record_t *r) {
     it->price_cents = lt_rd_svar(&rd);
     it->live_start_ms = lt_rd_svar(&rd);
     it->live_end_ms = lt_rd_svar(&rd);
+    it->ts_ms = lt_rd_svar(&rd);
     break;
   }
   case LT_REC_ITEM_DEL:

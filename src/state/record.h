@@ -14,7 +14,8 @@
  *            f32 weight, f32 propensity
  *   ITEM_PUT: str id, str creator, u8 kind, u8 aigc, uvar duration_ms,
  *            svar published_at_ms, uvar ntags, ntags x str, str product_id,
- *            svar price_cents, svar live_start_ms, svar live_end_ms
+ *            svar price_cents, svar live_start_ms, svar live_end_ms,
+ *            svar ts_ms (when it was put; the publish time when none given)
  *   ITEM_DEL: str id, svar ts_ms
  *   USER_PUT: str id, uvar ngroups, ngroups x str, svar ts_ms
  *   CREATOR_PUT: str id, str name, svar created_at_ms
@@ -102,6 +103,7 @@ typedef struct lt_item_rec {
   lt_str_t product_id; /* empty = none */
   int64_t price_cents;
   int64_t live_start_ms, live_end_ms; /* 0 = none */
+  int64_t ts_ms;                      /* when it was put; 0 = unknown */
 } lt_item_rec_t;
 
 typedef struct lt_user_rec {

@@ -453,7 +453,10 @@ static int apply_item(lt_state_t *st, const lt_item_rec_t *r) {
   m->ntags = r->ntags;
   m->product = prod;
   m->price_cents = r->price_cents;
+  /* the publish time: as given; else, for an item first seen now, the time
+   * of the put (an item seen first in events keeps its first event time) */
   if (r->published_at_ms) m->published_at_ms = r->published_at_ms;
+  else if (created || !m->published_at_ms) m->published_at_ms = r->ts_ms;
   m->live_start_ms = r->live_start_ms;
   m->live_end_ms = r->live_end_ms;
   lt__creator_t *c = lt__creator(st, cid);

@@ -266,10 +266,13 @@ static int apply_item(lt_stats_t *s, const lt_item_rec_t *r) {
   lt__imeta_t *m = item_at(s, iid);
   lt__cmeta_t *c = creator_at(s, cid);
   if (!m || !c) return LT_ENOMEM;
+  int first_put = !m->known;
   m->known = 1;
   m->creator = cid;
   m->aigc = r->aigc;
+  /* as the state does: the given publish time, else the time of the first put */
   if (r->published_at_ms) m->published_ms = r->published_at_ms;
+  else if (first_put || !m->published_ms) m->published_ms = r->ts_ms;
   if (m->published_ms > 0 && (!c->first_item_ms || m->published_ms < c->first_item_ms))
     c->first_item_ms = m->published_ms;
   return LT_OK;

@@ -1,0 +1,452 @@
+/*
+ * feed.c — the feed engine's life: creating it over a state, training and
+ * publishing model snapshots, learning online from durable records, and
+ * its metrics (the request path is in feed_get.c).
+ *
+ * What it is for: keeping the read path supplied with models while the
+ * write path keeps changing the state, without either waiting on the other.
+ *
+ * Snapshot publication. f->cur points at the published lt_models_t. A
+ * reader takes a reference with lt__feed_models:
+ *     acquiring++ ; m = cur ; m->refs++ ; acquiring--
+ * and the publisher swaps with
+ *     old = exchange(cur, new) ; wait until acquiring == 0 ; release(old)
+ * (all sequentially consistent). A reader that loaded `old` incremented
+ * `acquiring` before the exchange and decrements it only after its own
+ * m->refs++, so when the publisher sees acquiring == 0 every such
+ * increment of old->refs happened before the publisher's release: old
+ * cannot be freed under a reader that is about to reference it. The
+ * publisher's wait covers a few instructions of each reader, never a
+ * request; readers never wait at all.
+ *
+ * Online learning. lt_feed_observe runs on the writer path in log order:
+ * events go to the ranker (ranker.h) with the source the feed served the
+ * item from, found in `served` — a direct-mapped table of 2^16 words
+ * written by requests (hash(request id, item) -> source); item puts go to
+ * the `new_items` ring and engagement to the `hot` ring, which the request
+ * path merges with the snapshot's lists so items that appeared since the
+ * last training can be fresh or trending before the next one.
+ *
+ * Invariants:
+ *  1. cur is never NULL between lt_feed_new and lt_feed_free, and
+ *     f->version / f->trained_at_ms equal cur's once publish returns;
+ *  2. published versions only grow (lt_feed_train: published + 1, under
+ *     train_lock);
+ *  3. a ring slot holds LT_NONE or an item id that existed when pushed.
+ *
+ * Files under models_dir: the snapshots (models.h) and ranker.bin (the
+ * online ranker, saved by lt_feed_save_ranker; each model directory also
+ * gets a copy when it is trained). At start the ranker with more learned
+ * examples of the two wins.
+ */
+#include "feed/feed_int.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/hash.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const double lt__lat_bounds[LT__LAT_BUCKETS - 1] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25};
+
+static const char *source_names[LT_SRC__COUNT] = {"following", "itemcf",  "ials", "trending",
+                                                  "fresh",     "explore", "ad"};
+
+const char *lt_feed_source_name(int source) {
+  return source >= 0 && source < LT_SRC__COUNT ? source_names[source] : "?";
+}
+
+void lt_feed_opts_default(lt_feed_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->w_finish = 1.0f;
+  o->w_long = 1.0f;
+  o->w_like = 2.0f;
+  o->w_follow = 4.0f;
+  o->w_share = 3.0f;
+  o->max_per_creator = 2;
+  o->candidates = 500;
+  o->ials_k = 64;
+  o->ials_iters = 10;
+  o->threads = 2;
+  o->seed = 1;
+  o->w_ials = 1.0f;
+  o->w_cowatch = 0.7f;
+  o->w_pop = 0.2f;
+  o->b_following = 1.0f;
+  o->fresh_every = 8;
+  o->w_rank = 1.0f;
+  o->rank_warmup = 5000;
+  o->recency_tau = 20.0f;
+  o->ials_alpha = 1.0f;
+  o->ials_lambda = 10.0f;
+  o->keep_models = 3;
+}
+
+/* Options with zero fields replaced by the defaults (a caller that
+ * memsets the struct and sets a few fields gets sensible behaviour). */
+static void opts_fill(lt_feed_opts_t *o, const lt_feed_opts_t *in) {
+  lt_feed_opts_t d;
+  lt_feed_opts_default(&d);
+  if (!in) {
+    *o = d;
+    return;
+  }
+  *o = *in;
+  if (!o->max_per_creator) o->max_per_creator = d.max_per_creator;
+  if (!o->candidates) o->candidates = d.candidates;
+  if (o->candidates < 50) o->candidates = 50;
+  if (o->candidates > 5000) o->candidates = 5000;
+  if (!o->ials_k) o->ials_k = d.ials_k;
+  if (o->ials_k > LT_IALS_MAX_K) o->ials_k = LT_IALS_MAX_K;
+  if (!o->ials_iters) o->ials_iters = d.ials_iters;
+  if (!o->threads) o->threads = d.threads;
+  if (!(o->recency_tau > 0)) o->recency_tau = d.recency_tau;
+  if (!(o->ials_alpha > 0)) o->ials_alpha = d.ials_alpha;
+  if (!(o->ials_lambda > 0)) o->ials_lambda = d.ials_lambda;
+  if (!o->rank_warmup) o->rank_warmup = d.rank_warmup;
+  if (!o->fresh_every) o->fresh_every = d.fresh_every;
+  /* all blend weights zero means "not set" (an all-zero blend ranks nothing) */
+  if (o->w_ials == 0 && o->w_cowatch == 0 && o->w_pop == 0) {
+    o->w_ials = d.w_ials;
+    o->w_cowatch = d.w_cowatch;
+    o->w_pop = d.w_pop;
+    o->b_following = d.b_following;
+    o->w_rank = d.w_rank;
+  }
+  if (o->w_finish == 0 && o->w_long == 0 && o->w_like == 0 && o->w_follow == 0 && o->w_share == 0) {
+    o->w_finish = d.w_finish;
+    o->w_long = d.w_long;
+    o->w_like = d.w_like;
+    o->w_follow = d.w_follow;
+    o->w_share = d.w_share;
+  }
+}
+
+static void models_opts(const lt_feed_opts_t *o, lt_models_opts_t *mo) {
+  lt_models_opts_default(mo);
+  mo->ials.k = o->ials_k;
+  mo->ials.iters = o->ials_iters;
+  mo->ials.alpha = o->ials_alpha;
+  mo->ials.lambda = o->ials_lambda;
+  mo->ials.threads = o->threads;
+  mo->ials.seed = o->seed;
+  mo->ann.threads = o->threads;
+  mo->ann.seed = o->seed;
+  mo->itemcf.threads = o->threads;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+lt_models_t *lt__feed_models(lt_feed_t *f) {
+  __atomic_add_fetch(&f->acquiring, 1, __ATOMIC_SEQ_CST);
+  lt_models_t *m = __atomic_load_n(&f->cur, __ATOMIC_SEQ_CST);
+  lt_models_acquire(m);
+  __atomic_sub_fetch(&f->acquiring, 1, __ATOMIC_SEQ_CST);
+  return m;
+}
+
+lt_models_t *lt_feed_acquire(lt_feed_t *f) { return lt__feed_models(f); }
+
+void lt_feed_publish(lt_feed_t *f, lt_models_t *m) {
+  if (!f || !m) return;
+  lt_models_t *old = __atomic_exchange_n(&f->cur, m, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&f->version, m->version, __ATOMIC_RELEASE);
+  __atomic_store_n(&f->trained_at_ms, m->trained_at_ms, __ATOMIC_RELEASE);
+  while (__atomic_load_n(&f->acquiring, __ATOMIC_SEQ_CST))
+    sched_yield();
+  lt_models_release(old);
+}
+
+uint64_t lt_feed_model_version(const lt_feed_t *f) {
+  return f ? __atomic_load_n(&f->version, __ATOMIC_ACQUIRE) : 0;
+}
+
+int64_t lt_feed_model_trained_at(const lt_feed_t *f) {
+  return f ? __atomic_load_n(&f->trained_at_ms, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+/* Loads the better of dir/ranker.bin and the newest model's copy. */
+static lt_ranker_t *load_ranker(const char *dir, uint64_t version) {
+  char p[4300];
+  lt_ranker_t *a = NULL, *b = NULL;
+  snprintf(p, sizeof p, "%s/ranker.bin", dir);
+  if (lt_ranker_load(p, NULL, &a)) a = NULL;
+  if (version && lt_models_path(dir, version, p, sizeof p - 16) == LT_OK) {
+    strcat(p, "/ranker.bin");
+    if (lt_ranker_load(p, NULL, &b)) b = NULL;
+  }
+  if (!a || !b) return a ? a : b;
+  lt_ranker_stats_t sa, sb;
+  lt_ranker_stats(a, &sa);
+  lt_ranker_stats(b, &sb);
+  if (sa.examples >= sb.examples) {
+    lt_ranker_free(b);
+    return a;
+  }
+  lt_ranker_free(a);
+  return b;
+}
+
+int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_dir,
+                lt_feed_t **out) {
+  if (!st || !out) return LT_EINVAL;
+  *out = NULL;
+  if (models_dir && (!*models_dir || strlen(models_dir) > 3800)) return LT_EINVAL;
+  lt_feed_t *f = calloc(1, sizeof *f);
+  if (!f) return LT_ENOMEM;
+  int rc = LT_ENOMEM;
+  f->st = st;
+  opts_fill(&f->o, opts);
+  models_opts(&f->o, &f->mo);
+  pthread_mutex_init(&f->train_lock, NULL);
+  for (uint32_t i = 0; i < LT__HOT_N; i++)
+    f->hot[i] = LT_NONE;
+  for (uint32_t i = 0; i < LT__NEW_N; i++)
+    f->new_items[i] = LT_NONE;
+  f->req_seed = lt_mix64(f->o.seed ^ (uint64_t)lt_now_ms() ^ lt_mono_ns() ^ (uintptr_t)f);
+  if (models_dir && !(f->dir = strdup(models_dir))) goto fail;
+
+  int64_t now = lt_now_ms();
+  lt_models_t *m = NULL;
+  if (f->dir) {
+    uint32_t rejected = 0;
+    rc = lt_models_load_newest(f->dir, st, &f->mo, now, NULL, &m, &rejected);
+    f->models_rejected = rejected;
+    if (rc == LT_ENOMEM) goto fail;
+    if (rc) m = NULL;
+  }
+  if (!m && (rc = lt_models_new_lists(st, &f->mo, now, &m))) goto fail;
+  f->cur = m;
+  f->version = m->version;
+  f->trained_at_ms = m->trained_at_ms;
+  if (f->dir) f->ranker = load_ranker(f->dir, m->version);
+  if (!f->ranker && (rc = lt_ranker_new(NULL, &f->ranker))) goto fail;
+  *out = f;
+  return LT_OK;
+fail:
+  lt_feed_free(f);
+  return rc;
+}
+
+int lt_feed_save_ranker(lt_feed_t *f) {
+  if (!f || !f->dir) return LT_EINVAL;
+  if (mkdir(f->dir, 0755) && errno != EEXIST) return lt_err_from_errno(errno);
+  char p[4300];
+  snprintf(p, sizeof p, "%s/ranker.bin", f->dir);
+  return lt_ranker_save(f->ranker, p);
+}
+
+void lt_feed_free(lt_feed_t *f) {
+  if (!f) return;
+  if (f->dir && f->ranker) lt_feed_save_ranker(f);
+  lt_ranker_free(f->ranker);
+  lt_models_release(f->cur);
+  pthread_mutex_destroy(&f->train_lock);
+  free(f->dir);
+  free(f);
+}
+
+/* ---- training --------------------------------------------------------------- */
+
+int lt_feed_train(lt_feed_t *f, FILE *log) {
+  if (!f) return LT_EINVAL;
+  pthread_mutex_lock(&f->train_lock);
+  uint64_t t0 = lt_mono_ns();
+  uint64_t version = lt_feed_model_version(f) + 1;
+  lt_models_t *m = NULL;
+  int rc = lt_models_build(f->st, &f->mo, version, lt_now_ms(), log, &m);
+  if (rc) {
+    lt__count(&f->train_failures, 1);
+    if (log) fprintf(log, "train v%" PRIu64 ": failed: %s\n", version, lt_strerror(rc));
+    pthread_mutex_unlock(&f->train_lock);
+    return rc;
+  }
+  int save_rc = LT_OK;
+  if (f->dir) {
+    uint64_t ts = lt_mono_ns();
+    save_rc = lt_models_save(m, f->dir, f->o.keep_models);
+    char p[4300];
+    if (!save_rc && lt_models_path(f->dir, version, p, sizeof p - 16) == LT_OK) {
+      strcat(p, "/ranker.bin");
+      save_rc = lt_ranker_save(f->ranker, p);
+    }
+    if (save_rc) lt__count(&f->save_failures, 1);
+    if (log)
+      fprintf(log, "train v%" PRIu64 ": save    %8.3f s  %s\n", version,
+              (double)(lt_mono_ns() - ts) / 1e9, save_rc ? lt_strerror(save_rc) : f->dir);
+  }
+  lt_feed_publish(f, m);
+  double secs = (double)(lt_mono_ns() - t0) / 1e9;
+  __atomic_store(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
+  for (int s = 0; s < LT_MODELS_STAGES; s++)
+    __atomic_store(&f->stage_seconds[s], &m->seconds[s], __ATOMIC_RELAXED);
+  lt__count(&f->train_runs, 1);
+  if (log) fprintf(log, "train v%" PRIu64 ": total   %8.3f s  published\n", version, secs);
+  pthread_mutex_unlock(&f->train_lock);
+  return save_rc;
+}
+
+/* ---- attribution and online learning ---------------------------------------- */
+
+static uint64_t served_key(const char *rid, size_t n, uint32_t item) {
+  uint64_t k = lt_mix64(lt_hash64(rid, n) ^ lt_mix64((uint64_t)item + 1));
+  k &= ~(uint64_t)0xff;
+  return k ? k : 0x100; /* 0 is an empty slot */
+}
+
+void lt__feed_served_put(lt_feed_t *f, const char *rid, size_t n, uint32_t item, int source) {
+  uint64_t k = served_key(rid, n, item);
+  uint32_t slot = (uint32_t)(k >> 8) & ((1u << LT__SERVED_BITS) - 1);
+  __atomic_store_n(&f->served[slot], k | (uint8_t)source, __ATOMIC_RELAXED);
+}
+
+int lt__feed_served_source(const lt_feed_t *f, const char *rid, size_t n, uint32_t item) {
+  if (!n) return LT_RANKER_NO_SOURCE;
+  uint64_t k = served_key(rid, n, item);
+  uint32_t slot = (uint32_t)(k >> 8) & ((1u << LT__SERVED_BITS) - 1);
+  uint64_t w = __atomic_load_n(&f->served[slot], __ATOMIC_RELAXED);
+  return (w & ~(uint64_t)0xff) == k ? (int)(w & 0xff) : LT_RANKER_NO_SOURCE;
+}
+
+static void ring_push(uint32_t *ring, uint32_t n, uint64_t *head, uint32_t item) {
+  uint64_t h = __atomic_load_n(head, __ATOMIC_RELAXED); /* single writer */
+  if (h && __atomic_load_n(&ring[(h - 1) % n], __ATOMIC_RELAXED) == item) return;
+  __atomic_store_n(&ring[h % n], item, __ATOMIC_RELAXED);
+  __atomic_store_n(head, h + 1, __ATOMIC_RELEASE);
+}
+
+void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+  if (!f || !recs) return;
+  for (size_t i = 0; i < n; i++) {
+    const lt_record_t *r = &recs[i];
+    uint32_t item, user;
+    if (r->kind == LT_REC_ITEM_PUT) {
+      if (lt_state_find(f->st, LT_NS_ITEM, r->u.item.id.p, r->u.item.id.n, &item) == LT_OK)
+        ring_push(f->new_items, LT__NEW_N, &f->new_head, item);
+      continue;
+    }
+    if (r->kind != LT_REC_EVENT) continue;
+    const lt_event_t *e = &r->u.ev;
+    if (lt_state_find(f->st, LT_NS_USER, e->user.p, e->user.n, &user) ||
+        lt_state_find(f->st, LT_NS_ITEM, e->item.p, e->item.n, &item))
+      continue; /* not applied (rejected): nothing to learn */
+    if (e->ts_ms > f->clock_ms) __atomic_store_n(&f->clock_ms, e->ts_ms, __ATOMIC_RELAXED);
+    int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);
+    lt_ranker_observe(f->ranker, f->st, e, user, item, source);
+    lt__count(&f->observed, 1);
+    switch (e->type) {
+    case LT_EV_PLAY:
+    case LT_EV_LIKE:
+    case LT_EV_COMMENT:
+    case LT_EV_SHARE:
+    case LT_EV_FOLLOW:
+    case LT_EV_PURCHASE:
+    case LT_EV_GIFT:
+      ring_push(f->hot, LT__HOT_N, &f->hot_head, item);
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
+  if (!f || !out) return;
+  lt_feed_t *mf = (lt_feed_t *)f; /* counters are atomics; nothing changes */
+  lt_models_t *m = lt__feed_models(mf);
+  fprintf(out, "# HELP laotie_model_version Version of the published model snapshot.\n");
+  fprintf(out, "# TYPE laotie_model_version gauge\nlaotie_model_version %" PRIu64 "\n", m->version);
+  fprintf(out, "# HELP laotie_model_trained_timestamp_seconds When the published model was "
+               "trained.\n# TYPE laotie_model_trained_timestamp_seconds gauge\n");
+  fprintf(out, "laotie_model_trained_timestamp_seconds %.3f\n", m->trained_at_ms / 1000.0);
+  fprintf(out, "# TYPE laotie_model_items gauge\nlaotie_model_items %u\n", m->nitems);
+  fprintf(out, "# TYPE laotie_model_users gauge\nlaotie_model_users %u\n", m->nusers);
+  fprintf(out, "# TYPE laotie_model_interactions gauge\nlaotie_model_interactions %" PRIu64 "\n",
+          m->nnz);
+  lt_models_release(m);
+  fprintf(out, "# HELP laotie_train_runs_total Model trainings completed.\n");
+  fprintf(out, "# TYPE laotie_train_runs_total counter\nlaotie_train_runs_total %" PRIu64 "\n",
+          lt__load(&f->train_runs));
+  fprintf(out,
+          "# TYPE laotie_train_failures_total counter\nlaotie_train_failures_total %" PRIu64 "\n",
+          lt__load(&f->train_failures));
+  fprintf(out,
+          "# TYPE laotie_model_save_failures_total counter\n"
+          "laotie_model_save_failures_total %" PRIu64 "\n",
+          lt__load(&f->save_failures));
+  fprintf(out,
+          "# TYPE laotie_models_rejected_total counter\nlaotie_models_rejected_total %" PRIu64 "\n",
+          lt__load(&f->models_rejected));
+  double secs;
+  __atomic_load(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
+  fprintf(out, "# HELP laotie_train_seconds_last Duration of the last training.\n");
+  fprintf(out, "# TYPE laotie_train_seconds_last gauge\nlaotie_train_seconds_last %.6f\n", secs);
+  fprintf(out, "# TYPE laotie_train_stage_seconds_last gauge\n");
+  for (int s = 0; s < LT_MODELS_STAGES; s++) {
+    __atomic_load(&f->stage_seconds[s], &secs, __ATOMIC_RELAXED);
+    fprintf(out, "laotie_train_stage_seconds_last{stage=\"%s\"} %.6f\n", lt_models_stage_name(s),
+            secs);
+  }
+  fprintf(out, "# HELP laotie_feed_requests_total Feed requests served.\n");
+  fprintf(out,
+          "# TYPE laotie_feed_requests_total counter\nlaotie_feed_requests_total %" PRIu64 "\n",
+          lt__load(&f->requests));
+  fprintf(out,
+          "# TYPE laotie_feed_cold_start_requests_total counter\n"
+          "laotie_feed_cold_start_requests_total %" PRIu64 "\n",
+          lt__load(&f->cold_requests));
+  fprintf(out,
+          "# TYPE laotie_feed_empty_responses_total counter\n"
+          "laotie_feed_empty_responses_total %" PRIu64 "\n",
+          lt__load(&f->empty_requests));
+  fprintf(out,
+          "# TYPE laotie_similar_requests_total counter\n"
+          "laotie_similar_requests_total %" PRIu64 "\n",
+          lt__load(&f->similar_requests));
+  fprintf(out, "# HELP laotie_feed_items_total Items served in feeds, by candidate source.\n");
+  fprintf(out, "# TYPE laotie_feed_items_total counter\n");
+  for (int s = 0; s < LT_SRC__COUNT; s++)
+    fprintf(out, "laotie_feed_items_total{source=\"%s\"} %" PRIu64 "\n", lt_feed_source_name(s),
+            lt__load(&f->items_by_source[s]));
+  fprintf(out, "# HELP laotie_feed_request_seconds In-process time of a feed request.\n");
+  fprintf(out, "# TYPE laotie_feed_request_seconds histogram\n");
+  uint64_t cum = 0;
+  for (int b = 0; b < LT__LAT_BUCKETS; b++) {
+    cum += lt__load(&f->lat_bucket[b]);
+    if (b < LT__LAT_BUCKETS - 1)
+      fprintf(out, "laotie_feed_request_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", lt__lat_bounds[b],
+              cum);
+    else
+      fprintf(out, "laotie_feed_request_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+  }
+  fprintf(out, "laotie_feed_request_seconds_sum %.6f\n", lt__load(&f->lat_sum_ns) / 1e9);
+  fprintf(out, "laotie_feed_request_seconds_count %" PRIu64 "\n", lt__load(&f->lat_count));
+  lt_ranker_stats_t rs;
+  lt_ranker_stats(f->ranker, &rs);
+  fprintf(out, "# HELP laotie_ranker_examples_total Examples the online ranker learned from.\n");
+  fprintf(out,
+          "# TYPE laotie_ranker_examples_total counter\nlaotie_ranker_examples_total %" PRIu64 "\n",
+          rs.examples);
+  fprintf(out,
+          "# TYPE laotie_ranker_impressions_total counter\n"
+          "laotie_ranker_impressions_total %" PRIu64 "\n",
+          rs.impressions);
+  fprintf(out, "# TYPE laotie_ranker_pending gauge\nlaotie_ranker_pending %" PRIu64 "\n",
+          rs.pending);
+  fprintf(out,
+          "# TYPE laotie_ranker_evicted_total counter\nlaotie_ranker_evicted_total %" PRIu64 "\n",
+          rs.evicted);
+  fprintf(out,
+          "# TYPE laotie_feed_observed_events_total counter\n"
+          "laotie_feed_observed_events_total %" PRIu64 "\n",
+          lt__load(&f->observed));
+}

@@ -1,0 +1,869 @@
+/*
+ * feed_get.c — the request path: one ranked feed (lt_feed_get) and similar
+ * items (lt_feed_similar).
+ *
+ * What it is for: turning (user, n, now) into n items with a source and a
+ * reason each, in well under 2 ms, while the writer keeps applying events
+ * and a trainer may publish a new snapshot at any moment.
+ *
+ * A request, in order:
+ *   1. take a reference to the published snapshot (feed.c);
+ *   2. copy the user's history and follows out of the state, and mark every
+ *      history item as seen (watched, liked, not interested, ...);
+ *   3. candidate sources, each adding at most its quota of new items, in
+ *      this order (the first source to add an item is its source):
+ *        following  the newest items of followed creators: live rooms inside
+ *                   their live window first, then items of the last 30 days
+ *                   by age;
+ *        itemcf     co-watch neighbours (the snapshot's flat table, at most 40
+ *                   each) of the 30 newest positively watched distinct
+ *                   history items; evidence sim x exp(-r / tau) (r = 0 for
+ *                   the newest) summed per candidate, the largest single
+ *                   contribution naming the "because you watched" item;
+ *        ann        the HNSW neighbours of the user vector: the trained
+ *                   vector when the user's event count is unchanged since
+ *                   training, else folded in from the newest 256 history
+ *                   entries (lt_ials_fold_in), so a new user's first plays
+ *                   count at once;
+ *        fresh      the snapshot's fresh list and items put since (the ring
+ *                   lt_feed_observe fills), fewest impressions first, then
+ *                   newest;
+ *        trending   the snapshot's popularity list and recently engaged
+ *                   items (ring), by popularity; fills what is left of the
+ *                   candidate budget. Popularity is read at t_pop = min(now,
+ *                   newest event in the state): all items decay alike after the
+ *                   last event, so the order is that of now, and a replayed
+ *                   data set far in the past does not underflow to 0;
+ *      a user with neither history nor follows gets fresh + trending
+ *      (cold start);
+ *   4. score: three retrieval signals — iALS dot product (every candidate
+ *      when there is a user vector), co-watch evidence, log popularity —
+ *      each standardised over the candidates, blended with w_ials,
+ *      w_cowatch, w_pop, plus b_following x (1 + recency) for followed
+ *      creators' items (live rooms get the most); then, once the online
+ *      ranker has learned from rank_warmup impressions (linearly before),
+ *      the fused head probabilities sum_h w_h p_h / sum_h w_h
+ *      (standardised too) weighted by w_rank. The position feature is left
+ *      "unknown" for every candidate (its weight is the same for all, so
+ *      the position bias learned from impressions does not leak into the
+ *      order). An untrained ranker leaves the learned retrieval order
+ *      intact;
+ *   5. order by score and pick greedily under creator diversity: at most
+ *      max_per_creator per page and never two in a row from one creator
+ *      (items without a creator are each their own); the page may come
+ *      out shorter than n rather than break either rule. The middle slot of
+ *      every fresh_every (4, 12, 20, ... with the default 8) goes to the
+ *      best fresh candidate that satisfies the rules, if any, so new items
+ *      get a first audience whatever their (still empty) signals say;
+ *   6. fill the response (request id, reasons), record the served sources
+ *      for attribution, count metrics, drop the snapshot reference.
+ *
+ * Memory: each thread keeps one scratch (history, candidate table, an
+ * epoch-stamped open-addressing set of seen items / candidate indices),
+ * grown on demand and freed at thread exit; a request allocates nothing
+ * else but what fold-in and the ANN search allocate inside the model code.
+ *
+ * Invariants of a response:
+ *  1. no item of the user's copied history, no deleted item, no duplicate,
+ *     no live room outside its live window, no item published after now;
+ *  2. the creator rules of step 5;
+ *  3. each entry's source is the one that retrieved it and its reason says
+ *     so.
+ */
+#include "feed/feed_int.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/hash.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FOLD_MAX 256    /* history entries folded in */
+#define CF_SEEDS 30     /* history items whose neighbours are read */
+#define CF_NB 40        /* neighbours read per seed (at most cf_topk exist) */
+#define FOLLOW_MAX 256  /* followed creators read */
+#define FOLLOW_ITEMS 12 /* newest items read per followed creator */
+#define FOLLOW_AGE_MS (30LL * 24 * 3600 * 1000)
+#define SEEN_BIT 0x80000000u
+#define NO_CAND 0x7fffffffu
+
+typedef struct cand {
+  uint32_t item, creator;
+  uint32_t because; /* itemcf: the history item named in the reason */
+  uint8_t source, live, taken;
+  float best;          /* itemcf: the largest single contribution */
+  float src;           /* the source's own score (follow / fresh ordering) */
+  float ials, cf, pop; /* retrieval signals */
+  float score;
+} cand_t;
+
+typedef struct scratch {
+  lt_hist_t *hist;
+  size_t hcap;
+  lt_models_pair_t *pairs;
+  uint32_t *fold_items;
+  float *fold_w;
+  cand_t *cand;
+  uint32_t ccap;
+  /* open-addressing set: slot in use iff stamp == epoch */
+  uint32_t *key, *val, *stamp;
+  uint32_t scap, epoch, used;
+  uint32_t *order;
+  uint32_t *ids;
+  float *scores;
+  uint32_t idcap;
+  float x[LT_IALS_MAX_K];
+} scratch_t;
+
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_key_ok;
+static __thread scratch_t *t_scratch;
+
+static void scratch_free(void *p) {
+  scratch_t *s = p;
+  if (!s) return;
+  free(s->hist);
+  free(s->pairs);
+  free(s->fold_items);
+  free(s->fold_w);
+  free(s->cand);
+  free(s->key);
+  free(s->val);
+  free(s->stamp);
+  free(s->order);
+  free(s->ids);
+  free(s->scores);
+  free(s);
+}
+
+static void key_init(void) { g_key_ok = pthread_key_create(&g_key, scratch_free) == 0; }
+
+static scratch_t *scratch_get(void) {
+  scratch_t *s = t_scratch;
+  if (s) return s;
+  pthread_once(&g_once, key_init);
+  if (!(s = calloc(1, sizeof *s))) return NULL;
+  if (g_key_ok) pthread_setspecific(g_key, s);
+  t_scratch = s;
+  return s;
+}
+
+/* Makes room for nh history entries, nc candidates and a set of at least
+ * 2 * nset slots; starts a new set epoch. */
+static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, size_t nset) {
+  if (nh > s->hcap) {
+    size_t c = nh + nh / 2 + 64;
+    lt_hist_t *h = malloc(c * sizeof *h);
+    lt_models_pair_t *p = malloc(c * sizeof *p);
+    if (!h || !p) {
+      free(h);
+      free(p);
+      return LT_ENOMEM;
+    }
+    free(s->hist);
+    free(s->pairs);
+    s->hist = h;
+    s->pairs = p;
+    s->hcap = c;
+  }
+  if (!s->fold_items) {
+    s->fold_items = malloc(FOLD_MAX * sizeof *s->fold_items);
+    s->fold_w = malloc(FOLD_MAX * sizeof *s->fold_w);
+    if (!s->fold_items || !s->fold_w) return LT_ENOMEM;
+  }
+  if (nc > s->ccap) {
+    cand_t *c = malloc((size_t)nc * sizeof *c);
+    uint32_t *o = malloc((size_t)nc * sizeof *o);
+    if (!c || !o) {
+      free(c);
+      free(o);
+      return LT_ENOMEM;
+    }
+    free(s->cand);
+    free(s->order);
+    s->cand = c;
+    s->order = o;
+    s->ccap = nc;
+  }
+  if (nc > s->idcap) {
+    uint32_t *i = malloc((size_t)nc * sizeof *i);
+    float *f = malloc((size_t)nc * sizeof *f);
+    if (!i || !f) {
+      free(i);
+      free(f);
+      return LT_ENOMEM;
+    }
+    free(s->ids);
+    free(s->scores);
+    s->ids = i;
+    s->scores = f;
+    s->idcap = nc;
+  }
+  size_t want = 2 * nset + 64;
+  if (want > s->scap) {
+    uint32_t c = 1024;
+    while (c < want)
+      c <<= 1;
+    uint32_t *k = malloc((size_t)c * 4), *v = malloc((size_t)c * 4), *st = calloc(c, 4);
+    if (!k || !v || !st) {
+      free(k);
+      free(v);
+      free(st);
+      return LT_ENOMEM;
+    }
+    free(s->key);
+    free(s->val);
+    free(s->stamp);
+    s->key = k;
+    s->val = v;
+    s->stamp = st;
+    s->scap = c;
+    s->epoch = 0;
+  }
+  if (++s->epoch == 0) { /* wrapped: old stamps could look current */
+    memset(s->stamp, 0, (size_t)s->scap * 4);
+    s->epoch = 1;
+  }
+  s->used = 0;
+  return LT_OK;
+}
+
+/* The set slot of item: its value pointer, inserting (value NO_CAND) when
+ * insert is set; NULL when absent and not inserting, or when the set is
+ * 3/4 full (sized so that it does not happen; callers treat it as "skip"). */
+static uint32_t *set_slot(scratch_t *s, uint32_t item, int insert) {
+  uint32_t mask = s->scap - 1;
+  for (uint32_t i = (uint32_t)lt_mix64(item) & mask;; i = (i + 1) & mask) {
+    if (s->stamp[i] != s->epoch) {
+      if (!insert || s->used >= s->scap / 4 * 3) return NULL;
+      s->used++;
+      s->stamp[i] = s->epoch;
+      s->key[i] = item;
+      s->val[i] = NO_CAND;
+      return &s->val[i];
+    }
+    if (s->key[i] == item) return &s->val[i];
+  }
+}
+
+/* ---- a request's working state ---------------------------------------------- */
+
+typedef struct req {
+  lt_feed_t *f;
+  lt_state_t *st;
+  const lt_models_t *m;
+  scratch_t *s;
+  int64_t now;
+  int64_t t_pop; /* popularity is read at min(now, newest event): see lt_feed_get */
+  uint32_t ncand, budget;
+  const float *x; /* user vector or NULL */
+} req_t;
+
+/* a - b, saturated (catalog times are not range-checked by the record
+ * layer: a hostile published_at must not overflow) */
+static int64_t sat_sub(int64_t a, int64_t b) {
+  int64_t d;
+  if (__builtin_sub_overflow(a, b, &d)) return a > b ? INT64_MAX : INT64_MIN;
+  return d;
+}
+
+static int eligible(const lt_item_meta_t *m, int64_t now) {
+  if (!m || m->deleted) return 0;
+  if (m->kind == LT_KIND_LIVE)
+    return m->live_start_ms && m->live_start_ms <= now && (!m->live_end_ms || now < m->live_end_ms);
+  return m->published_at_ms <= now;
+}
+
+/* The candidate of item, adding it from source when it is new, eligible
+ * and within the budget; NULL when it is seen, ineligible or no room. */
+static cand_t *cand_add(req_t *q, uint32_t item, int source) {
+  uint32_t *v = set_slot(q->s, item, 1);
+  if (!v || (*v & SEEN_BIT)) return NULL;
+  if (*v != NO_CAND) return &q->s->cand[*v];
+  if (q->ncand >= q->budget) return NULL;
+  const lt_item_meta_t *m = lt_state_item(q->st, item);
+  if (!eligible(m, q->now)) {
+    *v = SEEN_BIT; /* remember the verdict for this request */
+    return NULL;
+  }
+  cand_t *c = &q->s->cand[q->ncand];
+  memset(c, 0, sizeof *c);
+  c->item = item;
+  c->creator = m->creator;
+  c->source = (uint8_t)source;
+  c->live = m->kind == LT_KIND_LIVE;
+  c->because = LT_NONE;
+  *v = q->ncand++;
+  return c;
+}
+
+static int ann_filter(uint32_t item, void *ctx) {
+  req_t *q = ctx;
+  uint32_t *v = set_slot(q->s, item, 0);
+  if (v && (*v & SEEN_BIT)) return 0;
+  return eligible(lt_state_item(q->st, item), q->now);
+}
+
+/* ---- sources ----------------------------------------------------------------- */
+
+static void src_following(req_t *q, const uint32_t *creators, size_t nc, uint32_t quota) {
+  uint32_t items[FOLLOW_ITEMS], limit = q->ncand + quota;
+  if (limit > q->budget) limit = q->budget;
+  for (size_t i = 0; i < nc && q->ncand < limit; i++) {
+    size_t total = lt_state_creator_items(q->st, creators[i], items, FOLLOW_ITEMS);
+    size_t got = total < FOLLOW_ITEMS ? total : FOLLOW_ITEMS;
+    for (size_t j = got; j-- > 0 && q->ncand < limit;) {
+      const lt_item_meta_t *m = lt_state_item(q->st, items[j]);
+      if (!m) continue;
+      int live = m->kind == LT_KIND_LIVE;
+      int64_t age = sat_sub(q->now, m->published_at_ms);
+      if (!live && (!m->published_at_ms || age > FOLLOW_AGE_MS)) continue;
+      cand_t *c = cand_add(q, items[j], LT_SRC_FOLLOWING);
+      if (!c || c->source != LT_SRC_FOLLOWING) continue;
+      /* live rooms first, then newest */
+      c->src = live ? 2.0f : (float)exp(-(double)age / (3.0 * 24 * 3600 * 1000));
+    }
+  }
+}
+
+static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) {
+  if (!q->m->cf_items || !nh) return;
+  uint32_t seeds[CF_SEEDS], ns = 0, limit = q->ncand + quota;
+  if (limit > q->budget) limit = q->budget;
+  for (size_t i = nh; i-- > 0 && ns < CF_SEEDS;) {
+    const lt_hist_t *e = &h[i];
+    if (e->type == LT_EV_NOT_INTERESTED || e->type == LT_EV_UNFOLLOW) continue;
+    if (e->type == LT_EV_PLAY && e->weight_q && e->weight_q < 10) continue; /* a skip */
+    uint32_t k = 0;
+    while (k < ns && seeds[k] != e->item)
+      k++;
+    if (k < ns) continue;
+    seeds[ns++] = e->item;
+  }
+  for (uint32_t r = 0; r < ns; r++) {
+    float rw = expf(-(float)r / q->f->o.recency_tau);
+    const lt_itemcf_nb_t *nb = NULL;
+    uint32_t got = lt_models_cowatch(q->m, seeds[r], &nb);
+    if (got > CF_NB) got = CF_NB;
+    for (uint32_t j = 0; j < got; j++) {
+      cand_t *c;
+      if (q->ncand < limit) {
+        c = cand_add(q, nb[j].item, LT_SRC_ITEMCF);
+      } else { /* quota used: still add evidence to existing candidates */
+        uint32_t *v = set_slot(q->s, nb[j].item, 0);
+        c = v && !(*v & SEEN_BIT) && *v != NO_CAND ? &q->s->cand[*v] : NULL;
+      }
+      if (!c) continue;
+      float e = rw * nb[j].sim;
+      c->cf += e;
+      if (e > c->best) {
+        c->best = e;
+        c->because = seeds[r];
+      }
+    }
+  }
+}
+
+/* The user vector into q->s->x (q->x set) when the snapshot has iALS. */
+static void user_vector(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) {
+  const lt_models_t *m = q->m;
+  if (!m->ials || user == LT_NONE) return;
+  uint32_t k = m->ials->k;
+  lt_user_info_t info;
+  if (user < m->nusers && m->user_events && lt_state_user_info(q->st, user, &info) == LT_OK &&
+      info.events == m->user_events[user]) {
+    memcpy(q->s->x, m->ials->U + (size_t)user * k, k * sizeof(float));
+    q->x = q->s->x;
+    return;
+  }
+  if (!nh) return;
+  size_t from = nh > FOLD_MAX ? nh - FOLD_MAX : 0;
+  size_t np = lt_models_user_row(q->st, h + from, nh - from, q->s->pairs);
+  if (!np) return;
+  for (size_t i = 0; i < np; i++) {
+    q->s->fold_items[i] = q->s->pairs[i].item;
+    q->s->fold_w[i] = q->s->pairs[i].w;
+  }
+  if (lt_ials_fold_in(m->ials, q->s->fold_items, q->s->fold_w, np, q->s->x) == LT_OK)
+    q->x = q->s->x;
+}
+
+static void src_ann(req_t *q, uint32_t quota) {
+  if (!q->x || !q->m->ann || !quota) return;
+  if (quota > q->budget - q->ncand) quota = q->budget - q->ncand;
+  if (!quota) return;
+  uint32_t got = 0;
+  uint32_t ef = quota < 64 ? 64 : quota;
+  if (lt_ann_search(q->m->ann, q->x, quota, ef, ann_filter, q, q->s->ids, q->s->scores, &got))
+    return;
+  for (uint32_t i = 0; i < got; i++)
+    cand_add(q, q->s->ids[i], LT_SRC_ANN);
+}
+
+typedef struct ranked {
+  float s;
+  uint32_t item;
+} ranked_t;
+
+static int ranked_desc(const void *a, const void *b) {
+  const ranked_t *x = a, *y = b;
+  if (x->s != y->s) return x->s > y->s ? -1 : 1;
+  return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static void src_fresh(req_t *q, uint32_t quota) {
+  if (!quota) return;
+  const lt_models_t *m = q->m;
+  const lt_models_opts_t *mo = &q->f->mo;
+  ranked_t r[LT__NEW_N + 512];
+  uint32_t n = 0, cap = sizeof r / sizeof *r;
+  uint64_t head = __atomic_load_n(&q->f->new_head, __ATOMIC_ACQUIRE);
+  uint32_t nring = head < LT__NEW_N ? (uint32_t)head : LT__NEW_N;
+  for (uint32_t i = 0; i < nring + m->nfresh && n < cap; i++) {
+    uint32_t item =
+        i < nring ? __atomic_load_n(&q->f->new_items[(head - 1 - i) % LT__NEW_N], __ATOMIC_RELAXED)
+                  : m->fresh[i - nring];
+    if (item == LT_NONE) continue;
+    const lt_item_meta_t *im = lt_state_item(q->st, item);
+    const lt_item_counters_t *c = lt_state_item_counters(q->st, item);
+    if (!im || !c || !im->published_at_ms ||
+        sat_sub(q->now, im->published_at_ms) > mo->fresh_window_ms ||
+        c->impressions >= mo->fresh_max_impressions)
+      continue;
+    uint32_t *v = set_slot(q->s, item, 0);
+    if (v) continue; /* seen, already a candidate, or already judged */
+    /* fewest impressions first, then newest */
+    r[n].s = -(float)c->impressions - (float)sat_sub(q->now, im->published_at_ms) / 1e10f;
+    r[n++].item = item;
+  }
+  qsort(r, n, sizeof *r, ranked_desc);
+  uint32_t added = 0;
+  for (uint32_t i = 0; i < n && added < quota; i++) {
+    uint32_t before = q->ncand;
+    cand_t *c = cand_add(q, r[i].item, LT_SRC_FRESH);
+    if (c && q->ncand > before) added++;
+  }
+}
+
+static void src_trending(req_t *q) {
+  const lt_models_t *m = q->m;
+  uint32_t room = q->budget - q->ncand;
+  if (!room) return;
+  uint64_t head = __atomic_load_n(&q->f->hot_head, __ATOMIC_ACQUIRE);
+  uint32_t nring = head < LT__HOT_N ? (uint32_t)head : LT__HOT_N;
+  /* a bounded min-heap (root = worst) of the best `room` by popularity now;
+   * the ring may repeat an item, which then takes two places in the heap
+   * and one candidate */
+  ranked_t heap[1024];
+  uint32_t cap = room < 1024 ? room : 1024, len = 0;
+  for (uint32_t i = 0; i < m->npop + nring; i++) {
+    uint32_t item =
+        i < m->npop
+            ? m->pop[i]
+            : __atomic_load_n(&q->f->hot[(head - 1 - (i - m->npop)) % LT__HOT_N], __ATOMIC_RELAXED);
+    if (item == LT_NONE || set_slot(q->s, item, 0)) continue; /* seen or already in */
+    if (!eligible(lt_state_item(q->st, item), q->now)) continue;
+    float p = (float)lt_state_item_pop(q->st, item, q->t_pop);
+    if (!(p > 0)) continue;
+    ranked_t x = {p, item};
+    if (len == cap) {
+      if (ranked_desc(&x, &heap[0]) >= 0) continue; /* not better than the worst kept */
+      heap[0] = x;
+      for (uint32_t j = 0;;) {
+        uint32_t l = 2 * j + 1, r = l + 1, w = j;
+        if (l < len && ranked_desc(&heap[l], &heap[w]) > 0) w = l;
+        if (r < len && ranked_desc(&heap[r], &heap[w]) > 0) w = r;
+        if (w == j) break;
+        ranked_t t = heap[j];
+        heap[j] = heap[w];
+        heap[w] = t;
+        j = w;
+      }
+    } else {
+      uint32_t j = len++;
+      heap[j] = x;
+      while (j && ranked_desc(&heap[j], &heap[(j - 1) / 2]) > 0) {
+        ranked_t t = heap[j];
+        heap[j] = heap[(j - 1) / 2];
+        heap[(j - 1) / 2] = t;
+        j = (j - 1) / 2;
+      }
+    }
+  }
+  qsort(heap, len, sizeof *heap, ranked_desc);
+  for (uint32_t i = 0; i < len; i++)
+    cand_add(q, heap[i].item, LT_SRC_TRENDING);
+}
+
+/* ---- scoring ----------------------------------------------------------------- */
+
+/* Standardises v[0..n) in place (mean 0, standard deviation 1; all 0 when
+ * the values are constant). */
+static void standardise(float *v, uint32_t n) {
+  if (!n) return;
+  double s = 0, s2 = 0;
+  for (uint32_t i = 0; i < n; i++)
+    s += v[i];
+  double mean = s / n;
+  for (uint32_t i = 0; i < n; i++)
+    s2 += (v[i] - mean) * (v[i] - mean);
+  double sd = sqrt(s2 / n);
+  for (uint32_t i = 0; i < n; i++)
+    v[i] = sd > 1e-9 ? (float)((v[i] - mean) / sd) : 0.0f;
+}
+
+enum { SIG_IALS, SIG_CF, SIG_POP };
+
+/* Standardises one retrieval signal of the candidates, through tmp. */
+static void standardise_signal(cand_t *c, uint32_t n, int sig, float *tmp) {
+  for (uint32_t i = 0; i < n; i++)
+    tmp[i] = sig == SIG_IALS ? c[i].ials : sig == SIG_CF ? c[i].cf : c[i].pop;
+  standardise(tmp, n);
+  for (uint32_t i = 0; i < n; i++) {
+    if (sig == SIG_IALS)
+      c[i].ials = tmp[i];
+    else if (sig == SIG_CF)
+      c[i].cf = tmp[i];
+    else
+      c[i].pop = tmp[i];
+  }
+}
+
+static void score(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) {
+  const lt_feed_opts_t *o = &q->f->o;
+  cand_t *c = q->s->cand;
+  uint32_t n = q->ncand;
+  const lt_ials_t *ials = q->m->ials;
+  float ials_mean = 0;
+  uint32_t nials = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    c[i].pop = (float)log1p(lt_state_item_pop(q->st, c[i].item, q->t_pop));
+    if (q->x && c[i].item < ials->nitems) {
+      lt_ials_score(ials, q->x, &c[i].item, 1, &c[i].ials);
+      ials_mean += c[i].ials;
+      nials++;
+    }
+  }
+  if (q->x && nials < n) { /* items newer than the model: neutral */
+    ials_mean = nials ? ials_mean / nials : 0;
+    for (uint32_t i = 0; i < n; i++)
+      if (c[i].item >= ials->nitems) c[i].ials = ials_mean;
+  }
+  float *tmp = q->s->scores; /* idcap >= budget >= n */
+  standardise_signal(c, n, SIG_IALS, tmp);
+  standardise_signal(c, n, SIG_CF, tmp);
+  standardise_signal(c, n, SIG_POP, tmp);
+  for (uint32_t i = 0; i < n; i++) {
+    float s = o->w_ials * c[i].ials + o->w_cowatch * c[i].cf + o->w_pop * c[i].pop;
+    if (c[i].source == LT_SRC_FOLLOWING) s += o->b_following * (1.0f + c[i].src);
+    c[i].score = s;
+  }
+  /* the online ranker, once it has seen enough impressions */
+  lt_ranker_stats_t rs;
+  lt_ranker_stats(q->f->ranker, &rs);
+  float g =
+      o->w_rank *
+      (rs.impressions >= o->rank_warmup ? 1.0f : (float)rs.impressions / (float)o->rank_warmup);
+  float wsum = o->w_finish + o->w_long + o->w_like + o->w_follow + o->w_share;
+  if (!(g > 0) || !(wsum > 0)) return;
+  lt_ranker_user_t ru;
+  lt_ranker_user_init(&ru, q->st, user, h, nh, LT_NONE);
+  const float w[LT_RANKER_HEADS] = {o->w_finish, o->w_long, o->w_like, o->w_follow, o->w_share};
+  float *rank = q->s->scores; /* idcap >= budget >= n */
+  lt_ranker_x_t x[2];
+  const lt_ranker_t *rk = q->f->ranker;
+  /* features of candidate i + 1 (which prefetch its weights) before the
+   * prediction of candidate i */
+  lt_ranker_features(rk, q->st, &ru, c[0].item, c[0].source, -1, q->now, &x[0]);
+  for (uint32_t i = 0; i < n; i++) {
+    if (i + 4 < n) { /* the item rows the features of i + 4 will read */
+      __builtin_prefetch(lt_state_item(q->st, c[i + 4].item));
+      __builtin_prefetch(lt_state_item_counters(q->st, c[i + 4].item));
+    }
+    if (i + 1 < n)
+      lt_ranker_features(rk, q->st, &ru, c[i + 1].item, c[i + 1].source, -1, q->now,
+                         &x[(i + 1) & 1]);
+    float p[LT_RANKER_HEADS];
+    lt_ranker_predict(rk, &x[i & 1], p);
+    float s = 0;
+    for (int hh = 0; hh < LT_RANKER_HEADS; hh++)
+      s += w[hh] * p[hh];
+    rank[i] = s / wsum;
+  }
+  standardise(rank, n);
+  for (uint32_t i = 0; i < n; i++)
+    c[i].score += g * rank[i];
+}
+
+/* May x come next: not the creator of the previous item, and its creator
+ * below the per-page cap (items without a creator always may). */
+static int creator_ok(const cand_t *x, uint32_t last, const uint32_t *pc_creator,
+                      const uint32_t *pc_count, uint32_t npc, uint32_t cap) {
+  if (x->creator == LT_NONE) return 1;
+  if (x->creator == last) return 0;
+  for (uint32_t k = 0; k < npc; k++)
+    if (pc_creator[k] == x->creator) return pc_count[k] < cap;
+  return 1;
+}
+
+static int cand_desc(const void *a, const void *b, void *ctx) {
+  const cand_t *c = ctx;
+  const cand_t *x = &c[*(const uint32_t *)a], *y = &c[*(const uint32_t *)b];
+  if (x->score != y->score) return x->score > y->score ? -1 : 1;
+  return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* ---- reasons ------------------------------------------------------------------ */
+
+/* snprintf into out[cap] of fmt with one string argument s, shortening s
+ * (never inside a UTF-8 sequence) so the whole text fits. */
+static void reason1(char *out, size_t cap, const char *fmt, const char *s) {
+  size_t fixed = strlen(fmt) - 2, n = strlen(s);
+  size_t room = cap - 1 > fixed ? cap - 1 - fixed : 0;
+  if (n > room) {
+    n = room;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+      n--; /* s[n] continues a char */
+  }
+  snprintf(out, cap, fmt, (int)n, s);
+}
+
+static void make_reason(req_t *q, const cand_t *c, char *out, size_t cap) {
+  const char *name;
+  switch (c->source) {
+  case LT_SRC_FOLLOWING:
+    name = c->creator != LT_NONE ? lt_state_name(q->st, LT_NS_CREATOR, c->creator) : NULL;
+    reason1(out, cap, c->live ? "live now: @%.*s you follow" : "new from @%.*s you follow",
+            name ? name : "?");
+    break;
+  case LT_SRC_ITEMCF:
+    name = c->because != LT_NONE ? lt_state_name(q->st, LT_NS_ITEM, c->because) : NULL;
+    reason1(out, cap, "because you watched %.*s", name ? name : "?");
+    break;
+  case LT_SRC_ANN:
+    snprintf(out, cap, "similar to your taste");
+    break;
+  case LT_SRC_TRENDING: {
+    const lt_item_meta_t *m = lt_state_item(q->st, c->item);
+    name = m && m->ntags ? lt_state_name(q->st, LT_NS_TAG, m->tags[0]) : NULL;
+    if (name)
+      reason1(out, cap, "trending in #%.*s", name);
+    else
+      snprintf(out, cap, "trending");
+    break;
+  }
+  case LT_SRC_FRESH:
+    snprintf(out, cap, "new: give it a first audience");
+    break;
+  default:
+    snprintf(out, cap, "%s", lt_feed_source_name(c->source));
+  }
+}
+
+/* ---- lt_feed_get -------------------------------------------------------------- */
+
+static void count_latency(lt_feed_t *f, uint64_t ns) {
+  double s = (double)ns / 1e9;
+  int b = 0;
+  while (b < LT__LAT_BUCKETS - 1 && s > lt__lat_bounds[b])
+    b++;
+  lt__count(&f->lat_bucket[b], 1);
+  lt__count(&f->lat_sum_ns, ns);
+  lt__count(&f->lat_count, 1);
+}
+
+int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int64_t now_ms,
+                lt_feed_result_t *out) {
+  if (!f || !out || !user || !user_len || user_len > LT_MAX_STR || n == 0 || n > LT_FEED_MAX)
+    return LT_EINVAL;
+  uint64_t t0 = lt_mono_ns();
+  out->n = 0;
+  scratch_t *s = scratch_get();
+  if (!s) return LT_ENOMEM;
+  req_t q = {0};
+  q.f = f;
+  q.st = f->st;
+  q.s = s;
+  q.now = now_ms > 0 ? now_ms : lt_now_ms();
+  q.budget = f->o.candidates > 2 * n ? f->o.candidates : 2 * n; /* room to fill the page */
+
+  uint32_t uid = LT_NONE;
+  lt_user_info_t info = {0};
+  if (lt_state_find(f->st, LT_NS_USER, user, user_len, &uid) ||
+      lt_state_user_info(f->st, uid, &info))
+    uid = LT_NONE;
+  lt_models_t *m = lt__feed_models(f);
+  q.m = m;
+  /* every item's popularity decays alike after the newest event: reading it
+   * there keeps the order and keeps a data set from the past (an import)
+   * from underflowing to 0 */
+  int64_t newest = __atomic_load_n(&f->clock_ms, __ATOMIC_RELAXED);
+  lt_state_totals_t tot;
+  lt_state_totals(f->st, &tot);
+  if (tot.max_ts_ms > newest) newest = tot.max_ts_ms;
+  q.t_pop = newest > 0 && newest < q.now ? newest : q.now;
+  /* every item the request may look up: history, candidates, following,
+   * co-watch neighbours, ANN results, the lists and the rings */
+  size_t hn = (size_t)info.history_len + 16;
+  size_t nset = hn + 2 * (size_t)q.budget + FOLLOW_MAX * FOLLOW_ITEMS + CF_SEEDS * CF_NB + m->npop +
+                m->nfresh + LT__HOT_N + LT__NEW_N;
+  int rc = scratch_prepare(s, hn, q.budget, nset);
+  if (rc) {
+    lt_models_release(m);
+    return rc;
+  }
+  size_t nh = uid != LT_NONE ? lt_state_user_history(f->st, uid, s->hist, s->hcap) : 0;
+  for (size_t i = 0; i < nh; i++) {
+    uint32_t *v = set_slot(s, s->hist[i].item, 1);
+    if (v) *v = SEEN_BIT;
+  }
+  uint32_t follows[FOLLOW_MAX];
+  /* (only when there are follows: the state's copy passes a NULL array to
+   * memcpy when there are none) */
+  size_t nf =
+      uid != LT_NONE && info.nfollows ? lt_state_user_follows(f->st, uid, follows, FOLLOW_MAX) : 0;
+  if (nf > FOLLOW_MAX) nf = FOLLOW_MAX;
+  uint32_t B = q.budget;
+  int cold = nh == 0 && nf == 0;
+  if (cold) {
+    src_fresh(&q, B / 10);
+  } else {
+    src_following(&q, follows, nf, B / 8);
+    src_itemcf(&q, s->hist, nh, B * 2 / 5);
+    user_vector(&q, uid, s->hist, nh);
+    src_ann(&q, B * 2 / 5);
+    src_fresh(&q, B / 20);
+  }
+  src_trending(&q);
+  score(&q, uid, s->hist, nh);
+
+  /* order, then pick under the creator rules */
+  cand_t *c = s->cand;
+  for (uint32_t i = 0; i < q.ncand; i++)
+    s->order[i] = i;
+  qsort_r(s->order, q.ncand, sizeof *s->order, cand_desc, c);
+  uint32_t picked = 0, last_creator = LT_NONE;
+  uint32_t pc_creator[LT_FEED_MAX], pc_count[LT_FEED_MAX], npc = 0;
+  uint32_t lo = 0; /* order[0..lo) are all taken */
+  uint32_t fe = f->o.fresh_every, fresh_next = 0;
+  uint64_t rid = lt_mix64(f->req_seed + __atomic_add_fetch(&f->req_counter, 1, __ATOMIC_RELAXED));
+  snprintf(out->request_id, sizeof out->request_id, "%016llx", (unsigned long long)rid);
+  out->model_version = m->version;
+  while (picked < n) {
+    uint32_t ci = UINT32_MAX;
+    if (picked % fe == fe / 2) { /* a fresh slot: candidates were added best first */
+      for (uint32_t j = fresh_next; j < q.ncand && ci == UINT32_MAX; j++)
+        if (c[j].source == LT_SRC_FRESH && !c[j].taken &&
+            creator_ok(&c[j], last_creator, pc_creator, pc_count, npc, f->o.max_per_creator))
+          ci = j;
+    }
+    for (uint32_t j = lo; j < q.ncand && ci == UINT32_MAX; j++) {
+      const cand_t *x = &c[s->order[j]];
+      if (!x->taken && creator_ok(x, last_creator, pc_creator, pc_count, npc, f->o.max_per_creator))
+        ci = s->order[j];
+    }
+    if (ci == UINT32_MAX) break;
+    c[ci].taken = 1;
+    while (lo < q.ncand && c[s->order[lo]].taken)
+      lo++;
+    while (fresh_next < q.ncand && (c[fresh_next].taken || c[fresh_next].source != LT_SRC_FRESH))
+      fresh_next++;
+    const cand_t *x = &c[ci];
+    if (x->creator != LT_NONE) {
+      uint32_t k = 0;
+      while (k < npc && pc_creator[k] != x->creator)
+        k++;
+      if (k == npc) {
+        pc_creator[npc] = x->creator;
+        pc_count[npc++] = 0;
+      }
+      pc_count[k]++;
+    }
+    last_creator = x->creator;
+    lt_feed_entry_t *e = &out->items[picked++];
+    e->item = x->item;
+    e->score = x->score;
+    e->source = x->source;
+    e->ad = 0;
+    e->propensity = 1.0f;
+    make_reason(&q, x, e->reason, sizeof e->reason);
+    lt__feed_served_put(f, out->request_id, strlen(out->request_id), x->item, x->source);
+    lt__count(&f->items_by_source[x->source], 1);
+  }
+  out->n = picked;
+  lt_models_release(m);
+  lt__count(&f->requests, 1);
+  lt__count(&f->items_total, picked);
+  if (cold) lt__count(&f->cold_requests, 1);
+  if (!picked) lt__count(&f->empty_requests, 1);
+  count_latency(f, lt_mono_ns() - t0);
+  return LT_OK;
+}
+
+/* ---- lt_feed_similar ----------------------------------------------------------- */
+
+#define SIMILAR_MAX 1000
+
+int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *out,
+                    uint32_t *count) {
+  if (!f || !count || (n && !out)) return LT_EINVAL;
+  *count = 0;
+  if (item >= lt_state_count(f->st, LT_NS_ITEM)) return LT_ENOTFOUND;
+  if (n > SIMILAR_MAX) n = SIMILAR_MAX;
+  if (!n) return LT_OK;
+  scratch_t *s = scratch_get();
+  if (!s) return LT_ENOMEM;
+  int rc = scratch_prepare(s, 16, 2 * n + 64, 4 * (size_t)n + 64);
+  if (rc) return rc;
+  req_t q = {0};
+  q.f = f;
+  q.st = f->st;
+  q.s = s;
+  q.now = lt_now_ms();
+  q.budget = 2 * n + 64;
+  *set_slot(s, item, 1) = SEEN_BIT;
+  lt_models_t *m = lt__feed_models(f);
+  q.m = m;
+  const char *name = lt_state_name(f->st, LT_NS_ITEM, item);
+  uint32_t k = 0;
+  const lt_itemcf_nb_t *nb = NULL;
+  uint32_t got = lt_models_cowatch(m, item, &nb);
+  for (uint32_t j = 0; j < got && k < n; j++) {
+    uint32_t before = q.ncand;
+    if (!cand_add(&q, nb[j].item, LT_SRC_ITEMCF) || q.ncand == before) continue;
+    lt_feed_entry_t *e = &out[k++];
+    e->item = nb[j].item;
+    e->score = nb[j].sim;
+    e->source = LT_SRC_ITEMCF;
+    e->ad = 0;
+    e->propensity = 1.0f;
+    reason1(e->reason, sizeof e->reason, "often watched with %.*s", name ? name : "?");
+  }
+  if (k < n && m->ann && item < m->nitems) {
+    const float *v = m->ials->V + (size_t)item * m->ials->k;
+    uint32_t want = n - k + 1, got = 0;
+    if (want > s->idcap) want = s->idcap;
+    if (lt_ann_search(m->ann, v, want, want < 64 ? 64 : want, ann_filter, &q, s->ids, s->scores,
+                      &got) == LT_OK) {
+      for (uint32_t j = 0; j < got && k < n; j++) {
+        uint32_t before = q.ncand;
+        if (!cand_add(&q, s->ids[j], LT_SRC_ANN) || q.ncand == before) continue;
+        lt_feed_entry_t *e = &out[k++];
+        e->item = s->ids[j];
+        e->score = s->scores[j];
+        e->source = LT_SRC_ANN;
+        e->ad = 0;
+        e->propensity = 1.0f;
+        reason1(e->reason, sizeof e->reason, "similar to %.*s", name ? name : "?");
+      }
+    }
+  }
+  lt_models_release(m);
+  lt__count(&f->similar_requests, 1);
+  *count = k;
+  return LT_OK;
+}
