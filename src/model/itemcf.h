@@ -1,0 +1,101 @@
+/*
+ * itemcf.h — item-to-item similarity from co-watching ("people who watched
+ * this also watched"), batch-built or updated event by event.
+ *
+ * For items i and j, let n_i be the number of users who watched i and
+ * c_ij the number of users who watched both. The similarity is the cosine
+ * of the binary user vectors:
+ *     sim(i, j) = c_ij / (sqrt(n_i * n_j) + shrink)
+ * (shrink = 0 by default; a positive shrink damps pairs seen by few users).
+ * Weights and repeats do not count: a user either watched an item or not.
+ *
+ * Bounded memory: each item keeps at most `capacity` co-occurrence
+ * counters. The batch build keeps, per item, the `capacity` partners with
+ * the highest similarity (exact counts). When an incremental update meets
+ * a full item, it evicts the smallest counter and gives the newcomer that
+ * count + 1 (the Space-Saving heavy-hitter rule, Metwally et al. 2005): a
+ * partner co-watched in more than a 1/capacity share of the item's pairs
+ * is never lost, and kept counts overestimate by at most the evicted count
+ * (similarities clamp a count to min(n_i, n_j), which a true count never
+ * exceeds).
+ * Memory is O(nitems * capacity) whatever the number of events.
+ *
+ * Threads: lt_itemcf_neighbors may run concurrently with other
+ * lt_itemcf_neighbors calls; lt_itemcf_observe needs exclusive access (the
+ * serving layer publishes immutable copies; see DESIGN.md).
+ *
+ * Typical use:
+ *   lt_itemcf_t *cf; lt_itemcf_build(ui, NULL, &cf);      // from history
+ *   lt_itemcf_observe(cf, recent, nrecent, item);         // each new watch
+ *   lt_itemcf_nb_t nb[20]; size_t got;
+ *   lt_itemcf_neighbors(cf, item, nb, 20, &got);
+ *   lt_itemcf_free(cf);
+ */
+#ifndef LT_MODEL_ITEMCF_H
+#define LT_MODEL_ITEMCF_H
+
+#include "model/csr.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lt_itemcf_opts {
+  uint32_t capacity;       /* counters kept per item; default 200, at most 1 << 20 */
+  uint32_t max_user_items; /* batch build: users with more distinct items are
+                              skipped entirely (robots, binge accounts; their
+                              pairs cost O(n^2)); 0 = no limit; default 5000 */
+  float shrink;            /* see above; default 0 */
+  uint32_t threads;        /* batch build; 0 = online CPUs */
+} lt_itemcf_opts_t;
+
+/* One neighbour: an item and its similarity to the query item. */
+typedef struct lt_itemcf_nb {
+  uint32_t item;
+  float sim;
+} lt_itemcf_nb_t;
+
+typedef struct lt_itemcf lt_itemcf_t;
+
+/* Fills *o with the defaults listed above. */
+void lt_itemcf_opts_default(lt_itemcf_opts_t *o);
+
+/* Creates an empty model for nitems items (more are added as they are
+ * observed). opts may be NULL for the defaults. *out is owned by the
+ * caller until lt_itemcf_free(). Returns 0, LT_EINVAL or LT_ENOMEM. */
+int lt_itemcf_new(uint32_t nitems, const lt_itemcf_opts_t *opts, lt_itemcf_t **out);
+
+/* Builds a model from a users x items matrix (only which cells are
+ * non-zero matters). The counts equal those of observing, for every user,
+ * each of its items with all of the user's other items before it.
+ * Returns 0, LT_EINVAL or LT_ENOMEM. */
+int lt_itemcf_build(const lt_csr_t *ui, const lt_itemcf_opts_t *opts, lt_itemcf_t **out);
+
+/* Records that a user watched new_item after the items recent[0..n) (the
+ * caller's bounded window of that user's distinct earlier items; pass each
+ * (user, item) pair once, e.g. on the first watch only). Adds 1 to
+ * n_new_item and to c(new_item, j) for each j in recent (j == new_item is
+ * skipped). Item ids beyond the current size grow the model.
+ * Returns 0, LT_EINVAL (NULL recent with n > 0, an id of UINT32_MAX) or
+ * LT_ENOMEM (the model is then unchanged for the pairs not yet counted). */
+int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_t new_item);
+
+/* Writes up to max neighbours of item into out, most similar first (ties:
+ * smaller item id first), and their number into *nout. An unknown item or
+ * one with no co-watches gives *nout = 0. Cost O(capacity log max).
+ * Returns 0 or LT_EINVAL. */
+int lt_itemcf_neighbors(const lt_itemcf_t *cf, uint32_t item, lt_itemcf_nb_t *out, size_t max,
+                        size_t *nout);
+
+/* Number of users who watched item (n_item); 0 for unknown items. */
+uint32_t lt_itemcf_count(const lt_itemcf_t *cf, uint32_t item);
+
+/* Current number of items (ids 0 .. nitems-1). */
+uint32_t lt_itemcf_nitems(const lt_itemcf_t *cf);
+
+/* Bytes of heap memory held by the model. */
+size_t lt_itemcf_memory(const lt_itemcf_t *cf);
+
+/* Frees the model; NULL is accepted. */
+void lt_itemcf_free(lt_itemcf_t *cf);
+
+#endif
