@@ -37,11 +37,11 @@ test-asan: deps
 
 bench: build
 	@scripts/bootstrap.sh bench
-	@bench/run
+	@LAOTIE_BUILD=$(BUILD) bench/run
 
 bench-quick: build
 	@scripts/bootstrap.sh bench
-	@bench/run --quick
+	@LAOTIE_BUILD=$(BUILD) bench/run --quick
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """eval_ref.py — NumPy reference for laotie's offline evaluation (src/eval/offline.c).
 
 The protocol (same as lt_eval_run):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """ials_ref.py — NumPy/SciPy reference for laotie's iALS (src/model/ials.c).
 
 Same algorithm as the C code: implicit ALS (Hu, Koren, Volinsky 2008) with
