@@ -62,8 +62,10 @@
  * its lock; a writer holds one lock at a time, so no lock order exists to
  * violate), and entry/max_level by a mutex that an insertion raising
  * max_level holds for its whole duration (as hnswlib does). Item levels are
- * drawn from the seed per item id, so they do not depend on thread timing;
- * with one thread the whole build is deterministic.
+ * drawn from the seed per item id, so they do not depend on thread timing.
+ * Items are inserted highest level first, in a seeded random order within
+ * a level (insertion_order), never in id order; with one thread the whole
+ * build is deterministic.
  *
  * Search (search_layer): best-first from the entry point that the greedy
  * descent leaves on level 1. Expanding an item first marks and prefetches
@@ -437,7 +439,8 @@ static int grow(cand_t **p, size_t *cap, size_t need) {
 
 struct build {
   lt_ann_t *ix;
-  atomic_uchar *locks; /* one per item; NULL when single-threaded */
+  const uint32_t *order; /* items in insertion order; order[0] is the first entry */
+  atomic_uchar *locks;   /* one per item; NULL when single-threaded */
   pthread_mutex_t glock;
   atomic_uint next;
   atomic_int err;
@@ -676,9 +679,9 @@ static void *build_worker(void *arg) {
     return NULL;
   }
   while (atomic_load_explicit(&b->err, memory_order_relaxed) == 0) {
-    uint32_t i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
-    if (i >= n) break;
-    int rc = insert(b, s, i);
+    uint32_t k = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
+    if (k >= n) break;
+    int rc = insert(b, s, b->order[k]);
     if (rc) atomic_store(&b->err, rc);
   }
   return NULL;
@@ -759,13 +762,47 @@ static uint32_t draw_level(uint64_t seed, uint32_t i, double ml) {
   return l >= ANN_MAX_LEVEL ? ANN_MAX_LEVEL : (uint32_t)l;
 }
 
-static int run_build(lt_ann_t *ix, uint32_t threads) {
+/* The insertion order: highest level first, and a seeded shuffle within
+ * each level, as FAISS does. Inserting in id order let the input's own
+ * order bias the graph: on trained iALS item vectors, whose ids follow
+ * popularity, a quarter of the items ended with no in-links at all
+ * (unreachable: recall@10 stopped at 0.93 however large ef was). */
+static uint32_t *insertion_order(const lt_ann_t *ix, uint64_t seed) {
+  uint32_t start[ANN_MAX_LEVEL + 1] = {0}, off = 0;
+  uint32_t *ord = malloc((size_t)ix->n * sizeof *ord);
+  if (!ord) return NULL;
+  for (uint32_t i = 0; i < ix->n; i++)
+    start[ix->level[i]]++;
+  for (int l = ANN_MAX_LEVEL; l >= 0; l--) {
+    uint32_t c = start[l];
+    start[l] = off;
+    off += c;
+  }
+  for (uint32_t i = 0; i < ix->n; i++)
+    ord[start[ix->level[i]]++] = i;
+  /* start[l] is now the end of level l's block; shuffle each block */
+  uint64_t r = seed ^ 0x5851f42d4c957f2dULL;
+  for (int l = ANN_MAX_LEVEL, begin = 0; l >= 0; l--) {
+    for (uint32_t j = (uint32_t)begin; j + 1 < start[l]; j++) {
+      uint32_t span = start[l] - j;
+      uint32_t k = j + (uint32_t)(lt_mix64(++r) % span);
+      uint32_t t = ord[j];
+      ord[j] = ord[k];
+      ord[k] = t;
+    }
+    begin = (int)start[l];
+  }
+  return ord;
+}
+
+static int run_build(lt_ann_t *ix, uint32_t threads, const uint32_t *order) {
   struct build b;
   pthread_t tid[ANN_MAX_THREADS];
   int rc = 0;
   uint32_t started = 0;
   memset(&b, 0, sizeof b);
   b.ix = ix;
+  b.order = order;
   atomic_init(&b.next, 1);
   atomic_init(&b.err, 0);
   if (pthread_mutex_init(&b.glock, NULL)) return LT_ENOMEM;
@@ -843,8 +880,13 @@ int lt_ann_build(const float *vecs, uint32_t n, uint32_t d, const lt_ann_opts_t 
   }
   if (n == 0) goto cleanup;
 
-  ix->entry = 0;
-  ix->max_level = ix->level[0];
+  uint32_t *order = insertion_order(ix, o.seed);
+  if (!order) {
+    rc = LT_ENOMEM;
+    goto cleanup;
+  }
+  ix->entry = order[0];
+  ix->max_level = ix->level[order[0]];
   if (n > 1) {
     uint32_t threads = o.threads;
     if (threads == 0) {
@@ -853,8 +895,9 @@ int lt_ann_build(const float *vecs, uint32_t n, uint32_t d, const lt_ann_opts_t 
     }
     if (threads > ANN_MAX_THREADS) threads = ANN_MAX_THREADS;
     if (threads > n - 1) threads = n - 1;
-    rc = run_build(ix, threads);
+    rc = run_build(ix, threads, order);
   }
+  free(order);
 
 cleanup:
   if (rc) {
