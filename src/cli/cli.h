@@ -15,6 +15,7 @@ int lt_cmd_report(int argc, char **argv);
 int lt_cmd_eval(int argc, char **argv);
 int lt_cmd_train(int argc, char **argv);
 int lt_cmd_recommend(int argc, char **argv);
+int lt_cmd_simulate(int argc, char **argv);
 
 /* Common options: --data DIR, --config FILE, --fsync MODE, --timezone TZ,
  * --repair. lt_cli_common parses one of them at argv[*i] (advancing *i
@@ -27,6 +28,12 @@ int lt_cli_config(lt_config_t *c, int argc, char **argv);
 /* Opens the store of c (prints the recovery report to stderr when it cut
  * or rejected anything, or verbose). Returns NULL on failure (printed). */
 lt_store_t *lt_cli_open_store(lt_config_t *c, int verbose);
+/* `laotie report revenue` (cmd_revenue.c): builds the ads books of the
+ * open store s with one scan of its log and appends the revenue report of
+ * local days [from, to] in fmt (LT_FMT_*) to out. Returns 0 or an LT_E*
+ * code. */
+int lt_cli_report_revenue(lt_store_t *s, const lt_ads_opts_t *opts, int32_t from, int32_t to,
+                          int fmt, lt_buf_t *out);
 /* Value of an option that takes one: argv[*i + 1]; prints an error and
  * returns NULL when missing. */
 const char *lt_cli_value(int argc, char **argv, int *i);

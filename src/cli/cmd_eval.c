@@ -1,6 +1,8 @@
 /*
  * cmd_eval.c — `laotie eval`: offline evaluation of laotie's models against
- * strong baselines on a chronological per-user split (eval/offline.h).
+ * strong baselines on a chronological per-user split (eval/offline.h), and
+ * with --snips off-policy estimates of exploration policies from the
+ * logged propensities (eval/ope.h).
  *
  * Input is a dataset file (read by the importers, in memory; nothing is
  * written) or a store (--data: every user's kept history). Interactions are
@@ -11,6 +13,7 @@
 #include "core/error.h"
 #include "core/intern.h"
 #include "eval/offline.h"
+#include "eval/ope.h"
 #include "io/import.h"
 
 #include <stdio.h>
@@ -103,12 +106,40 @@ static int from_store(lt_config_t *cfg, triples_t *t, uint32_t *nusers, uint32_t
 static void eval_usage(FILE *f) {
   fprintf(f, "usage: laotie eval FILE [--format movielens|kuairec|csv|ndjson] [--json]\n"
              "       laotie eval --data DIR [--json]\n"
+             "       laotie eval --snips --data DIR [--policy P]... [--json]\n"
              "  chronological split per user (last 20%% test; users with < 5 interactions\n"
              "  train-only); hyper-parameters chosen on a validation split carved from\n"
              "  train; Recall@20 and NDCG@20 for popularity, item-KNN, iALS and laotie's\n"
              "  best pipeline.\n"
              "  --weighted   use event weights (ratings, watch ratio) instead of 1\n"
-             "  --quick      smaller hyper-parameter grids\n");
+             "  --quick      smaller hyper-parameter grids\n"
+             "  --snips      off-policy: SNIPS estimates, from the impressions logged in DIR\n"
+             "               with their propensities, of what another exploration policy\n"
+             "               would have earned (plays, watch seconds, completions, likes\n"
+             "               per impression); see eval/ope.h\n"
+             "  --policy P   candidate for --snips: logging | greedy | uniform | softmax:T\n"
+             "               (repeatable; default: logging, greedy, uniform, softmax:1)\n");
+}
+
+static int run_snips(lt_config_t *cfg, const lt_ope_policy_t *pols, size_t npols, int json) {
+  static const char *defaults[] = {"logging", "greedy", "uniform", "softmax:1"};
+  lt_ope_policy_t def[4];
+  if (!npols) {
+    for (size_t i = 0; i < 4; i++)
+      lt_ope_policy_parse(defaults[i], &def[i]);
+    pols = def;
+    npols = 4;
+  }
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/log", cfg->data_dir);
+  lt_ope_report_t *rep = malloc(sizeof *rep);
+  if (!rep) return 1;
+  int rc = lt_ope_run(dir, pols, npols, rep);
+  if (rc) fprintf(stderr, "laotie eval: %s: %s\n", dir, lt_strerror(rc));
+  else if (json) lt_ope_print_json(stdout, rep);
+  else lt_ope_print_table(stdout, rep);
+  free(rep);
+  return rc ? 1 : 0;
 }
 
 int lt_cmd_eval(int argc, char **argv) {
@@ -116,7 +147,9 @@ int lt_cmd_eval(int argc, char **argv) {
   lt_config_default(&cfg);
   if (lt_cli_config(&cfg, argc, argv)) return 2;
   const char *file = NULL, *format = "movielens";
-  int json = 0, weighted = 0, use_store = 0;
+  int json = 0, weighted = 0, use_store = 0, snips = 0;
+  lt_ope_policy_t pols[LT_OPE_MAX_POLICIES];
+  size_t npols = 0;
   lt_eval_opts_t eo;
   lt_eval_opts_default(&eo);
   for (int i = 1; i < argc; i++) {
@@ -130,6 +163,18 @@ int lt_cmd_eval(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--json")) json = 1;
     else if (!strcmp(argv[i], "--weighted")) weighted = 1;
     else if (!strcmp(argv[i], "--quick")) eo.quick = 1;
+    else if (!strcmp(argv[i], "--snips")) snips = 1;
+    else if (!strcmp(argv[i], "--policy")) {
+      const char *v = lt_cli_value(argc, argv, &i);
+      if (!v) return 2;
+      if (npols == LT_OPE_MAX_POLICIES || lt_ope_policy_parse(v, &pols[npols])) {
+        fprintf(stderr, "laotie eval: --policy wants logging | greedy | uniform | softmax:T "
+                        "(at most %d), got '%s'\n",
+                LT_OPE_MAX_POLICIES, v);
+        return 2;
+      }
+      npols++;
+    }
     else if (!strcmp(argv[i], "--format")) {
       if (!(format = lt_cli_value(argc, argv, &i))) return 2;
     } else if (argv[i][0] != '-' && !file) file = argv[i];
@@ -138,6 +183,13 @@ int lt_cmd_eval(int argc, char **argv) {
       eval_usage(stderr);
       return 2;
     }
+  }
+  if (snips) {
+    if (!use_store || file) {
+      fprintf(stderr, "laotie eval: --snips reads the log of a data directory: --data DIR\n");
+      return 2;
+    }
+    return run_snips(&cfg, pols, npols, json);
   }
   if (!file && !use_store) {
     eval_usage(stderr);

@@ -6,6 +6,7 @@
  *                            [--min-minutes 60] [--format table|csv|json]
  *   laotie report platform   --data D [--from DAY] [--to DAY] [--format ...]
  *   laotie report ecosystem  --data D [--from DAY] [--to DAY] [--format ...]
+ *   laotie report revenue    --data D [--from DAY] [--to DAY] [--format ...]
  *
  * The store is opened read-only (it works beside a running server and
  * changes nothing on disk); the ecosystem report also scans the log once
@@ -34,6 +35,8 @@ static void report_usage(FILE *f) {
              "  platform    DAU, MAU, new users, watch minutes per DAU, watch hours,\n"
              "              impressions, plays, completion rate, likes per 1k, gifts, GMV\n"
              "  ecosystem   creator Gini, young-creator share, AIGC share per day\n"
+             "  revenue     revenue lines per day: online marketing (ad spend, of which AIGC\n"
+             "              creatives), live streaming (gifts), other; e-commerce GMV\n"
              "      --from / --to YYYY-MM-DD   the days (default the last 30 days with data)\n"
              "  common: --format table|csv|json (default table), --timezone TZ, --config FILE\n");
 }
@@ -89,8 +92,8 @@ int lt_cmd_report(int argc, char **argv) {
     }
   }
   int wt = kind && !strcmp(kind, "watch-time"), plat = kind && !strcmp(kind, "platform"),
-      eco = kind && !strcmp(kind, "ecosystem");
-  if (!wt && !plat && !eco) {
+      eco = kind && !strcmp(kind, "ecosystem"), rev = kind && !strcmp(kind, "revenue");
+  if (!wt && !plat && !eco && !rev) {
     if (kind) fprintf(stderr, "laotie report: unknown report '%s'\n", kind);
     report_usage(stderr);
     return 2;
@@ -131,7 +134,9 @@ int lt_cmd_report(int argc, char **argv) {
       lt_store_close(s, 0);
       return 2;
     }
-    if (plat) {
+    if (rev) {
+      rc = lt_cli_report_revenue(s, &cfg.ads, f, t, fmt, &out);
+    } else if (plat) {
       lt_stats_platform_t p;
       if (!(rc = lt_stats_platform(st, f, t, &p))) rc = lt_stats_platform_write(&p, tz, fmt, &out);
       lt_stats_platform_free(&p);

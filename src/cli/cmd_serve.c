@@ -10,6 +10,7 @@
  */
 #include "cli/cli.h"
 
+#include "ads/ads.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "feed/feed.h"
@@ -29,6 +30,7 @@
 typedef struct worker {
   lt_store_t *store;
   lt_feed_t *feed;
+  lt_ads_t *ads;
   lt_config_t *cfg;
   pthread_t th;
   pthread_mutex_t lock;
@@ -53,6 +55,8 @@ static void *worker_main(void *arg) {
     w->train_requested = 0;
     w->training = train;
     pthread_mutex_unlock(&w->lock);
+    /* ads: day roll-over, expired reservations, pacing (ads/ads.h) */
+    lt_ads_tick(w->ads, lt_now_ms());
     if (snap) {
       if (lt_store_dirty(w->store)) {
         int rc = lt_store_snapshot(w->store);
@@ -88,16 +92,18 @@ static int request_train(void *ctx) {
 }
 
 /* The store has one observer slot: it calls the feed (online learning)
- * and then the stats, in log order, under the writer lock. */
+ * then the stats and the ads books, in log order, under the writer lock. */
 typedef struct observers {
   lt_feed_t *feed;
   lt_stats_t *stats;
+  lt_ads_t *ads;
 } observers_t;
 
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   observers_t *o = ctx;
   lt_feed_observe(o->feed, recs, n);
   lt_stats_observe(o->stats, recs, n);
+  lt_ads_observe(o->ads, recs, n);
 }
 
 /* Reads or creates DATA/api_key. Returns 0 or -1 (printed). */
@@ -192,10 +198,24 @@ int lt_cmd_serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  /* ads: campaign records reach the engine through the store's one ext
+   * callback (ads is the only owner of extension records so far) */
+  lt_ads_t *ads = NULL;
+  int rc = lt_ads_new(&cfg.ads, &ads);
+  if (rc) {
+    fprintf(stderr, "laotie serve: ads: %s\n", lt_strerror(rc));
+    return 1;
+  }
+  cfg.store.ext = lt_ads_ext;
+  cfg.store.ext_ctx = ads;
   lt_store_t *store = lt_cli_open_store(&cfg, 1);
-  if (!store) return 1;
+  if (!store) {
+    lt_ads_free(ads);
+    return 1;
+  }
   if (ensure_api_key(&cfg)) {
     lt_store_close(store, 0);
+    lt_ads_free(ads);
     return 1;
   }
   char mdir[600];
@@ -204,10 +224,11 @@ int lt_cmd_serve(int argc, char **argv) {
   lt_feed_opts_t fo;
   lt_feed_opts_default(&fo);
   lt_feed_t *feed = NULL;
-  int rc = lt_feed_new(lt_store_state(store), &fo, mdir, &feed);
+  rc = lt_feed_new(lt_store_state(store), &fo, mdir, &feed);
   if (rc) {
     fprintf(stderr, "laotie serve: feed engine: %s\n", lt_strerror(rc));
     lt_store_close(store, 0);
+    lt_ads_free(ads);
     return 1;
   }
   lt_state_totals_t t;
@@ -226,14 +247,29 @@ int lt_cmd_serve(int argc, char **argv) {
     fprintf(stderr, "laotie serve: analytics: %s\n", lt_strerror(rc));
     lt_feed_free(feed);
     lt_store_close(store, 0);
+    lt_ads_free(ads);
     return 1;
   }
   fprintf(stderr, "laotie serve: analytics built from %llu log records in %.2f s\n",
           (unsigned long long)lt_stats_records(stats), (double)(lt_mono_ns() - t_stats) / 1e9);
-  observers_t obs = {feed, stats};
+  /* ads books: one scan of the log (campaigns, spend ledger, revenue) */
+  uint64_t t_ads = lt_mono_ns();
+  rc = lt_ads_attach(ads, store);
+  if (rc) {
+    fprintf(stderr, "laotie serve: ads: %s\n", lt_strerror(rc));
+    lt_stats_free(stats);
+    lt_feed_free(feed);
+    lt_store_close(store, 0);
+    lt_ads_free(ads);
+    return 1;
+  }
+  lt_ads_tick(ads, lt_now_ms());
+  fprintf(stderr, "laotie serve: ads books built (%u campaigns) in %.2f s\n",
+          lt_ads_campaign_count(ads), (double)(lt_mono_ns() - t_ads) / 1e9);
+  observers_t obs = {feed, stats, ads};
   lt_store_set_observer(store, observe, &obs);
 
-  worker_t w = {.store = store, .feed = feed, .cfg = &cfg};
+  worker_t w = {.store = store, .feed = feed, .ads = ads, .cfg = &cfg};
   pthread_mutex_init(&w.lock, NULL);
   pthread_cond_init(&w.cond, NULL);
   pthread_create(&w.th, NULL, worker_main, &w);
@@ -251,6 +287,7 @@ int lt_cmd_serve(int argc, char **argv) {
   so.train = request_train;
   so.train_ctx = &w;
   so.stats = stats;
+  so.ads = ads;
   lt_server_t *srv = NULL;
   rc = lt_server_start(store, feed, &so, &srv);
   int exit_code = 0;
@@ -291,6 +328,7 @@ int lt_cmd_serve(int argc, char **argv) {
   }
   lt_feed_free(feed);
   lt_stats_free(stats);
+  lt_ads_free(ads);
   pthread_mutex_destroy(&w.lock);
   pthread_cond_destroy(&w.cond);
   return exit_code;

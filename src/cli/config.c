@@ -54,6 +54,7 @@ void lt_config_default(lt_config_t *c) {
   c->max_body_bytes = 8u << 20;
   c->max_batch_events = 10000;
   lt_store_opts_default(&c->store);
+  lt_ads_opts_default(&c->ads);
 }
 
 static char *trim(char *s) {
@@ -64,6 +65,7 @@ static char *trim(char *s) {
 }
 
 int lt_config_set(lt_config_t *c, const char *key, const char *value, char *err, size_t errlen) {
+  if (!strncmp(key, "ads.", 4)) return lt_ads_opts_set(&c->ads, key + 4, value, err, errlen);
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
     const key_t_ *k = &keys[i];
     if (strcmp(k->key, key)) continue;
@@ -143,6 +145,7 @@ int lt_config_store_opts(lt_config_t *c, char *err, size_t errlen) {
     return LT_EINVAL;
   }
   lt_tz_free(&tz);
+  if (lt_ads_opts_check(&c->ads, err, errlen)) return LT_EINVAL;
   return LT_OK;
 }
 
@@ -157,4 +160,5 @@ void lt_config_print(const lt_config_t *c, FILE *f) {
     else fprintf(f, "%-18s = %g\n", k->key, *(const double *)field);
     fprintf(f, "%-18s   # %s\n", "", k->help);
   }
+  lt_ads_opts_print(&c->ads, f);
 }

@@ -6,6 +6,7 @@
 #ifndef LT_CLI_CONFIG_H
 #define LT_CLI_CONFIG_H
 
+#include "ads/ads.h"
 #include "state/store.h"
 
 #include <stdio.h>
@@ -26,6 +27,7 @@ typedef struct lt_config {
   uint32_t max_batch_events;
   uint32_t rate_limit_per_s;   /* per key, 0 = none */
   lt_store_opts_t store;       /* filled by lt_config_store_opts */
+  lt_ads_opts_t ads;           /* the "ads.KEY" keys (ads/ads.h, docs/ads.md) */
 } lt_config_t;
 
 void lt_config_default(lt_config_t *c);

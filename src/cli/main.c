@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct {
   const char *name;
@@ -22,6 +23,7 @@ static const struct {
     {"train", lt_cmd_train, "one training pass (iALS, co-watch, ANN), time per stage"},
     {"recommend", lt_cmd_recommend, "top-N items for users: user<TAB>item<TAB>rank<TAB>score"},
     {"eval", lt_cmd_eval, "offline evaluation: Recall@20 / NDCG@20 against baselines"},
+    {"simulate", lt_cmd_simulate, "closed-loop simulation of distribution policies, per day"},
 };
 
 static void usage(FILE *f) {
@@ -112,6 +114,9 @@ lt_store_t *lt_cli_open_store(lt_config_t *c, int verbose) {
 }
 
 int main(int argc, char **argv) {
+  /* everything laotie creates (log, snapshots, models, keys) is private to
+   * its user, whatever umask it was started with: files 0600, dirs 0700 */
+  umask(077);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
       !strcmp(argv[1], "help")) {
     if (argc >= 3) /* laotie help CMD */

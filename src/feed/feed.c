@@ -1,7 +1,9 @@
 /*
- * feed.c — the feed engine's life: creating it over a state, training and
- * publishing model snapshots, learning online from durable records, and
- * its metrics (the request path is in feed_get.c).
+ * feed.c — the feed engine's life: creating it over a state, its options
+ * (defaults, and by name for the config file), training and publishing
+ * model snapshots, learning online from durable records, attribution of
+ * served items, and its metrics (the request path is in feed_get.c, the
+ * policies' state in policy.c).
  *
  * What it is for: keeping the read path supplied with models while the
  * write path keeps changing the state, without either waiting on the other.
@@ -20,9 +22,12 @@
  * request; readers never wait at all.
  *
  * Online learning. lt_feed_observe runs on the writer path in log order:
- * events go to the ranker (ranker.h) with the source the feed served the
- * item from, found in `served` — a direct-mapped table of 2^16 words
- * written by requests (hash(request id, item) -> source); item puts go to
+ * every record goes to the policies (policy.c); events go to the ranker
+ * (ranker.h) with the source the feed served the item from, found in
+ * `served` — a direct-mapped table of 2^18 words written by requests,
+ * slot and 32 tag bits from hash(request id, item), the word holding the
+ * source, the propensity (bfloat16) and the exploration code, which
+ * lt_feed_annotate copies into impression events that lack them; item puts go to
  * the `new_items` ring and engagement to the `hot` ring, which the request
  * path merges with the snapshot's lists so items that appeared since the
  * last training can be fresh or trending before the next one.
@@ -47,7 +52,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,6 +63,8 @@ const double lt__lat_bounds[LT__LAT_BUCKETS - 1] = {0.0005, 0.001, 0.002, 0.005,
 
 static const char *source_names[LT_SRC__COUNT] = {"following", "itemcf",  "ials", "trending",
                                                   "fresh",     "explore", "ad"};
+
+#define DAY_MS (24 * 3600 * 1000LL)
 
 const char *lt_feed_source_name(int source) {
   return source >= 0 && source < LT_SRC__COUNT ? source_names[source] : "?";
@@ -85,6 +94,31 @@ void lt_feed_opts_default(lt_feed_opts_t *o) {
   o->ials_alpha = 1.0f;
   o->ials_lambda = 10.0f;
   o->keep_models = 3;
+  o->ann_ef_construction = 200;
+  o->seen_window_ms = 7 * DAY_MS;
+  o->seen_cap = 4000;
+  o->pool_levels = 3;
+  o->pool_quota = 300;
+  o->pool_growth = 10;
+  o->pool_top_share = 0.3f;
+  o->pool_boost = 0.5f;
+  o->pool_peers = 200;
+  o->pool_min_peers = 20;
+  o->pool_judge_ms = 10 * 60 * 1000;
+  o->pool_max_age_ms = 7 * DAY_MS;
+  o->fair_target = 0.6f;
+  o->fair_window_ms = DAY_MS;
+  o->fair_weight = 2.0f;
+  o->fair_quantile = 0.5f;
+  o->aigc_page_cap = 0.3f;
+  o->aigc_target = 0.2f;
+  o->aigc_weight = 1.0f;
+  o->explore_mode = LT_EXPLORE_EGREEDY;
+  o->explore_k = 4;
+  o->explore_max_impressions = 300;
+  o->neg_ttl_ms = 7 * DAY_MS;
+  o->neg_creator = 2.0f;
+  o->neg_tag = 0.5f;
 }
 
 /* Options with zero fields replaced by the defaults (a caller that
@@ -118,12 +152,208 @@ static void opts_fill(lt_feed_opts_t *o, const lt_feed_opts_t *in) {
     o->b_following = d.b_following;
     o->w_rank = d.w_rank;
   }
+  /* the policies: zero = default; out-of-range values are clamped */
+#define FILL(x) \
+  if (!(o->x > 0)) o->x = d.x
+  FILL(ann_ef_construction);
+  FILL(seen_window_ms);
+  FILL(seen_cap);
+  FILL(pool_levels);
+  FILL(pool_quota);
+  FILL(pool_growth);
+  FILL(pool_top_share);
+  FILL(pool_boost);
+  FILL(pool_peers);
+  FILL(pool_min_peers);
+  FILL(pool_judge_ms);
+  FILL(pool_max_age_ms);
+  FILL(fair_target);
+  FILL(fair_window_ms);
+  FILL(fair_weight);
+  FILL(fair_quantile);
+  FILL(aigc_page_cap);
+  FILL(aigc_target);
+  FILL(aigc_weight);
+  FILL(explore_k);
+  FILL(explore_max_impressions);
+  FILL(neg_ttl_ms);
+  FILL(neg_creator);
+  FILL(neg_tag);
+#undef FILL
+  if (o->explore_mode != LT_EXPLORE_EGREEDY && o->explore_mode != LT_EXPLORE_THOMPSON)
+    o->explore_mode = d.explore_mode;
+  if (o->pool_levels > LT_FEED_MAX_POOLS) o->pool_levels = LT_FEED_MAX_POOLS;
+  if (o->pool_peers > 100000) o->pool_peers = 100000;
+  if (o->pool_min_peers > o->pool_peers) o->pool_min_peers = o->pool_peers;
+  if (o->pool_top_share > 1) o->pool_top_share = 1;
+  if (o->fair_target > 1) o->fair_target = 1;
+  if (o->fair_quantile >= 1) o->fair_quantile = 0.99f;
+  if (o->aigc_page_cap > 1) o->aigc_page_cap = 1;
+  if (o->aigc_target > 1) o->aigc_target = 1;
+  if (o->explore_k > 15) o->explore_k = 15; /* the exploration code has 4 bits for K */
+  if (o->seen_cap > 1000000) o->seen_cap = 1000000;
   if (o->w_finish == 0 && o->w_long == 0 && o->w_like == 0 && o->w_follow == 0 && o->w_share == 0) {
     o->w_finish = d.w_finish;
     o->w_long = d.w_long;
     o->w_like = d.w_like;
     o->w_follow = d.w_follow;
     o->w_share = d.w_share;
+  }
+}
+
+/* ---- options by name ------------------------------------------------------- */
+
+typedef enum { K_F32, K_U32, K_U64, K_MS_H, K_MS_MIN, K_OFF, K_MODE } ktype_t;
+typedef struct okey {
+  const char *key;
+  ktype_t type;
+  size_t off;
+  double lo, hi;
+  uint32_t bit; /* K_OFF: the LT_POL_* bit */
+  const char *help;
+} okey_t;
+
+#define OF(f) offsetof(lt_feed_opts_t, f)
+static const okey_t okeys[] = {
+    {"w_finish", K_F32, OF(w_finish), 0, 100, 0, "fusion weight of the finish head"},
+    {"w_long", K_F32, OF(w_long), 0, 100, 0, "fusion weight of the long-view head"},
+    {"w_like", K_F32, OF(w_like), 0, 100, 0, "fusion weight of the like head"},
+    {"w_follow", K_F32, OF(w_follow), 0, 100, 0, "fusion weight of the follow head"},
+    {"w_share", K_F32, OF(w_share), 0, 100, 0, "fusion weight of the share head"},
+    {"max_per_creator", K_U32, OF(max_per_creator), 1, 100, 0, "items of one creator per page"},
+    {"candidates", K_U32, OF(candidates), 50, 5000, 0, "candidates ranked per request"},
+    {"ials_k", K_U32, OF(ials_k), 1, 512, 0, "iALS factors"},
+    {"ials_iters", K_U32, OF(ials_iters), 1, 100, 0, "iALS iterations"},
+    {"ials_alpha", K_F32, OF(ials_alpha), 0.001, 1000, 0, "iALS confidence slope"},
+    {"ials_lambda", K_F32, OF(ials_lambda), 0.001, 10000, 0, "iALS L2 regularisation"},
+    {"train_threads", K_U32, OF(threads), 1, 256, 0, "training threads"},
+    {"w_ials", K_F32, OF(w_ials), 0, 100, 0, "blend weight of the iALS score"},
+    {"w_cowatch", K_F32, OF(w_cowatch), 0, 100, 0, "blend weight of co-watch evidence"},
+    {"w_pop", K_F32, OF(w_pop), 0, 100, 0, "blend weight of log popularity"},
+    {"b_following", K_F32, OF(b_following), 0, 100, 0, "bonus of followed creators' items"},
+    {"w_rank", K_F32, OF(w_rank), 0, 100, 0, "weight of the online ranker once warm"},
+    {"rank_warmup", K_U32, OF(rank_warmup), 1, 1e9, 0, "impressions before w_rank applies fully"},
+    {"recency_tau", K_F32, OF(recency_tau), 0.01, 10000, 0, "co-watch recency scale"},
+    {"keep_models", K_U32, OF(keep_models), 1, 1000, 0, "model versions kept on disk"},
+    {"ann_ef_construction", K_U32, OF(ann_ef_construction), 8, 4096, 0,
+     "HNSW candidate list while building"},
+    {"seen_dedup", K_OFF, 0, 0, 0, LT_POL_SEEN, "on | off: an impressed item is not shown again"},
+    {"seen_window_h", K_MS_H, OF(seen_window_ms), 0.001, 24 * 3650, 0,
+     "hours an impressed item stays hidden from its user"},
+    {"seen_cap", K_U32, OF(seen_cap), 1, 1000000, 0, "impressions remembered per user"},
+    {"traffic_pools", K_OFF, 0, 0, 0, LT_POL_POOLS, "on | off: serve new items through pools"},
+    {"pool_levels", K_U32, OF(pool_levels), 1, LT_FEED_MAX_POOLS, 0, "number of traffic pools"},
+    {"pool_quota", K_U32, OF(pool_quota), 1, 1e9, 0, "impressions of pool 0"},
+    {"pool_growth", K_U32, OF(pool_growth), 1, 1000, 0, "quota factor from one pool to the next"},
+    {"pool_top_share", K_F32, OF(pool_top_share), 0.0001, 1, 0,
+     "share of recent peers an item must be among to move up"},
+    {"pool_boost", K_F32, OF(pool_boost), 0.001, 100, 0,
+     "ranking bonus per pool level of a promoted item"},
+    {"pool_peers", K_U32, OF(pool_peers), 1, 100000, 0, "recent judgements compared with"},
+    {"pool_min_peers", K_U32, OF(pool_min_peers), 1, 100000, 0,
+     "peers needed before the bar applies"},
+    {"pool_judge_min", K_MS_MIN, OF(pool_judge_ms), 0.001, 24 * 60, 0,
+     "minutes of late engagement awaited before judging"},
+    {"pool_max_age_h", K_MS_H, OF(pool_max_age_ms), 0.001, 24 * 3650, 0,
+     "hours after publishing an item leaves the pools"},
+    {"exposure_fairness", K_OFF, 0, 0, 0, LT_POL_FAIRNESS,
+     "on | off: discount the most exposed creators"},
+    {"fair_target", K_F32, OF(fair_target), 0.001, 1, 0, "creator Gini above which to discount"},
+    {"fair_window_h", K_MS_H, OF(fair_window_ms), 0.001, 24 * 365, 0,
+     "hours of impressions the Gini is taken over"},
+    {"fair_weight", K_F32, OF(fair_weight), 0.001, 100, 0, "discount per doubling of exposure"},
+    {"fair_quantile", K_F32, OF(fair_quantile), 0.001, 0.999, 0,
+     "exposure quantile above which creators are discounted"},
+    {"aigc_policy", K_OFF, 0, 0, 0, LT_POL_AIGC, "on | off: the AIGC page cap and target"},
+    {"aigc_page_cap", K_F32, OF(aigc_page_cap), 0.0001, 1, 0, "most AIGC share of a page"},
+    {"aigc_target", K_F32, OF(aigc_target), 0.0001, 1, 0, "platform AIGC share of impressions"},
+    {"aigc_weight", K_F32, OF(aigc_weight), 0.001, 100, 0, "discount of AIGC above the target"},
+    {"exploration", K_OFF, 0, 0, 0, LT_POL_EXPLORE, "on | off: exploration slots"},
+    {"explore_every", K_U32, OF(fresh_every), 1, 1000, 0,
+     "one exploration slot in every this many"},
+    {"explore_mode", K_MODE, OF(explore_mode), 0, 0, 0, "egreedy | thompson"},
+    {"explore_k", K_U32, OF(explore_k), 1, 15, 0, "candidates an exploration slot draws among"},
+    {"explore_max_impressions", K_U32, OF(explore_max_impressions), 1, 1e9, 0,
+     "impressions below which an item outside the pools is explored"},
+    {"negative_feedback", K_OFF, 0, 0, 0, LT_POL_NEGATIVE,
+     "on | off: discount after not_interested"},
+    {"neg_ttl_h", K_MS_H, OF(neg_ttl_ms), 0.001, 24 * 3650, 0,
+     "hours a not_interested discounts its creator and tags"},
+    {"neg_creator", K_F32, OF(neg_creator), 0.001, 100, 0, "discount of the creator's items"},
+    {"neg_tag", K_F32, OF(neg_tag), 0.001, 100, 0, "discount per shared tag (at most 2)"},
+};
+#undef OF
+
+int lt_feed_opts_set(lt_feed_opts_t *o, const char *key, const char *value, char *err,
+                     size_t errlen) {
+  if (!o || !key || !value) return LT_EINVAL;
+  for (size_t i = 0; i < sizeof okeys / sizeof *okeys; i++) {
+    const okey_t *k = &okeys[i];
+    if (strcmp(k->key, key)) continue;
+    char *field = (char *)o + k->off;
+    if (k->type == K_OFF) {
+      if (!strcmp(value, "on")) o->policies_off &= ~k->bit;
+      else if (!strcmp(value, "off")) o->policies_off |= k->bit;
+      else break;
+      return LT_OK;
+    }
+    if (k->type == K_MODE) {
+      if (!strcmp(value, "egreedy")) *(uint32_t *)field = LT_EXPLORE_EGREEDY;
+      else if (!strcmp(value, "thompson")) *(uint32_t *)field = LT_EXPLORE_THOMPSON;
+      else break;
+      return LT_OK;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    int whole = k->type == K_U32 || k->type == K_U64;
+    if (!*value || *end || errno || !(v >= k->lo && v <= k->hi) || (whole && v != floor(v))) {
+      if (err)
+        snprintf(err, errlen, "%s: expected a %s in [%g, %g], got '%s'", key,
+                 whole ? "whole number" : "number", k->lo, k->hi, value);
+      return LT_EINVAL;
+    }
+    switch (k->type) {
+    case K_F32: *(float *)field = (float)v; break;
+    case K_U32: *(uint32_t *)field = (uint32_t)v; break;
+    case K_U64: *(uint64_t *)field = (uint64_t)v; break;
+    case K_MS_H: *(int64_t *)field = (int64_t)llround(v * 3600000.0); break;
+    case K_MS_MIN: *(int64_t *)field = (int64_t)llround(v * 60000.0); break;
+    default: break;
+    }
+    return LT_OK;
+  }
+  if (err) {
+    int known = 0;
+    for (size_t i = 0; i < sizeof okeys / sizeof *okeys; i++)
+      known |= !strcmp(okeys[i].key, key);
+    if (known) snprintf(err, errlen, "%s: unexpected value '%s'", key, value);
+    else snprintf(err, errlen, "unknown key '%s'", key);
+  }
+  return LT_EINVAL;
+}
+
+void lt_feed_opts_each(const lt_feed_opts_t *o,
+                       void (*fn)(void *ctx, const char *key, const char *value,
+                                  const char *help),
+                       void *ctx) {
+  char v[64];
+  for (size_t i = 0; i < sizeof okeys / sizeof *okeys; i++) {
+    const okey_t *k = &okeys[i];
+    const char *field = (const char *)o + k->off;
+    switch (k->type) {
+    case K_F32: snprintf(v, sizeof v, "%g", *(const float *)field); break;
+    case K_U32: snprintf(v, sizeof v, "%u", *(const uint32_t *)field); break;
+    case K_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+    case K_MS_H: snprintf(v, sizeof v, "%g", *(const int64_t *)field / 3600000.0); break;
+    case K_MS_MIN: snprintf(v, sizeof v, "%g", *(const int64_t *)field / 60000.0); break;
+    case K_OFF: snprintf(v, sizeof v, "%s", (o->policies_off & k->bit) ? "off" : "on"); break;
+    case K_MODE:
+      snprintf(v, sizeof v, "%s",
+               *(const uint32_t *)field == LT_EXPLORE_THOMPSON ? "thompson" : "egreedy");
+      break;
+    }
+    fn(ctx, k->key, v, k->help);
   }
 }
 
@@ -136,6 +366,7 @@ static void models_opts(const lt_feed_opts_t *o, lt_models_opts_t *mo) {
   mo->ials.threads = o->threads;
   mo->ials.seed = o->seed;
   mo->ann.threads = o->threads;
+  mo->ann.ef_construction = o->ann_ef_construction;
   mo->ann.seed = o->seed;
   mo->itemcf.threads = o->threads;
 }
@@ -210,7 +441,11 @@ int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_d
     f->hot[i] = LT_NONE;
   for (uint32_t i = 0; i < LT__NEW_N; i++)
     f->new_items[i] = LT_NONE;
-  f->req_seed = lt_mix64(f->o.seed ^ (uint64_t)lt_now_ms() ^ lt_mono_ns() ^ (uintptr_t)f);
+  f->req_seed = f->o.request_seed
+                    ? lt_mix64(f->o.request_seed)
+                    : lt_mix64(f->o.seed ^ (uint64_t)lt_now_ms() ^ lt_mono_ns() ^ (uintptr_t)f);
+  if ((rc = lt__pol_init(f))) goto fail;
+  rc = LT_ENOMEM;
   if (models_dir && !(f->dir = strdup(models_dir))) goto fail;
 
   int64_t now = lt_now_ms();
@@ -248,6 +483,7 @@ void lt_feed_free(lt_feed_t *f) {
   if (f->dir && f->ranker) lt_feed_save_ranker(f);
   lt_ranker_free(f->ranker);
   lt_models_release(f->cur);
+  lt__pol_free(f);
   pthread_mutex_destroy(&f->train_lock);
   free(f->dir);
   free(f);
@@ -295,24 +531,73 @@ int lt_feed_train(lt_feed_t *f, FILE *log) {
 
 /* ---- attribution and online learning ---------------------------------------- */
 
-static uint64_t served_key(const char *rid, size_t n, uint32_t item) {
-  uint64_t k = lt_mix64(lt_hash64(rid, n) ^ lt_mix64((uint64_t)item + 1));
-  k &= ~(uint64_t)0xff;
-  return k ? k : 0x100; /* 0 is an empty slot */
+/* A served word: 32 tag bits of the (request, item) hash | propensity as
+ * bfloat16 (16 bits) | exploration code (8) | source (8). The slot comes
+ * from other bits of the same hash. */
+static uint64_t served_hash(const char *rid, size_t n, uint32_t item) {
+  return lt_mix64(lt_hash64(rid, n) ^ lt_mix64((uint64_t)item + 1));
 }
 
-void lt__feed_served_put(lt_feed_t *f, const char *rid, size_t n, uint32_t item, int source) {
-  uint64_t k = served_key(rid, n, item);
-  uint32_t slot = (uint32_t)(k >> 8) & ((1u << LT__SERVED_BITS) - 1);
-  __atomic_store_n(&f->served[slot], k | (uint8_t)source, __ATOMIC_RELAXED);
+static uint32_t served_slot(uint64_t h) { return (uint32_t)h & ((1u << LT__SERVED_BITS) - 1); }
+
+static uint64_t served_tag(uint64_t h) {
+  uint64_t t = h >> 32;
+  return t ? t : 1; /* a word of 0 is an empty slot */
+}
+
+static uint16_t bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
+  return (uint16_t)(u >> 16);
+}
+
+static float from_bf16(uint16_t b) {
+  uint32_t u = (uint32_t)b << 16;
+  float x;
+  memcpy(&x, &u, 4);
+  return x;
+}
+
+void lt__feed_served_put(lt_feed_t *f, const char *rid, size_t n, uint32_t item, int source,
+                         float propensity, uint8_t explore) {
+  uint64_t h = served_hash(rid, n, item);
+  uint64_t w = served_tag(h) << 32 | (uint64_t)bf16(propensity) << 16 | (uint64_t)explore << 8 |
+               (uint8_t)source;
+  __atomic_store_n(&f->served[served_slot(h)], w, __ATOMIC_RELAXED);
+}
+
+int lt__feed_served_get(const lt_feed_t *f, const char *rid, size_t n, uint32_t item,
+                        lt__served_t *out) {
+  if (!n) return 0;
+  uint64_t h = served_hash(rid, n, item);
+  uint64_t w = __atomic_load_n(&f->served[served_slot(h)], __ATOMIC_RELAXED);
+  if (w >> 32 != served_tag(h)) return 0;
+  out->source = (int)(w & 0xff);
+  out->explore = (uint8_t)(w >> 8);
+  out->propensity = from_bf16((uint16_t)(w >> 16));
+  return 1;
 }
 
 int lt__feed_served_source(const lt_feed_t *f, const char *rid, size_t n, uint32_t item) {
-  if (!n) return LT_RANKER_NO_SOURCE;
-  uint64_t k = served_key(rid, n, item);
-  uint32_t slot = (uint32_t)(k >> 8) & ((1u << LT__SERVED_BITS) - 1);
-  uint64_t w = __atomic_load_n(&f->served[slot], __ATOMIC_RELAXED);
-  return (w & ~(uint64_t)0xff) == k ? (int)(w & 0xff) : LT_RANKER_NO_SOURCE;
+  lt__served_t s;
+  return lt__feed_served_get(f, rid, n, item, &s) ? s.source : LT_RANKER_NO_SOURCE;
+}
+
+void lt_feed_annotate(lt_feed_t *f, lt_record_t *recs, size_t n) {
+  if (!f || !recs) return;
+  for (size_t i = 0; i < n; i++) {
+    lt_event_t *e = &recs[i].u.ev;
+    if (recs[i].kind != LT_REC_EVENT || e->type != LT_EV_IMPRESSION || !e->request_id.n) continue;
+    if (e->propensity > 0 && e->value) continue;
+    uint32_t item;
+    lt__served_t s;
+    if (lt_state_find(f->st, LT_NS_ITEM, e->item.p, e->item.n, &item) ||
+        !lt__feed_served_get(f, e->request_id.p, e->request_id.n, item, &s))
+      continue;
+    if (!(e->propensity > 0)) e->propensity = s.propensity;
+    if (!e->value) e->value = s.explore;
+  }
 }
 
 static void ring_push(uint32_t *ring, uint32_t n, uint64_t *head, uint32_t item) {
@@ -327,6 +612,7 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const lt_record_t *r = &recs[i];
     uint32_t item, user;
+    lt__pol_observe(f, r);
     if (r->kind == LT_REC_ITEM_PUT) {
       if (lt_state_find(f->st, LT_NS_ITEM, r->u.item.id.p, r->u.item.id.n, &item) == LT_OK)
         ring_push(f->new_items, LT__NEW_N, &f->new_head, item);
@@ -449,4 +735,5 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
           "# TYPE laotie_feed_observed_events_total counter\n"
           "laotie_feed_observed_events_total %" PRIu64 "\n",
           lt__load(&f->observed));
+  lt__pol_metrics(f, out);
 }

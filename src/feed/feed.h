@@ -1,14 +1,23 @@
 /*
- * feed.h — the read path: ranked feeds, similar items, and the models
- * they are served from.
+ * feed.h — the read path: ranked feeds, similar items, the models they are
+ * served from, and the distribution policies (docs/policies.md).
  *
  * A feed request for a user runs: candidate sources (following / live
  * now, item-to-item co-watch from recent history, ANN from the user's
- * folded-in vector, trending with time decay, fresh items) -> dedup
- * against what the user has seen -> multi-task scoring (finish, long view
- * with duration debiasing, like, follow, share) -> fusion with weights
- * from the options -> policies (creator diversity, ...) -> response with
- * a source and a human reason per item.
+ * folded-in vector, trending with time decay, exploration candidates from
+ * the traffic pools and new items) -> dedup against what the user played
+ * and, within seen_window_ms, was shown -> multi-task scoring (finish,
+ * long view with duration debiasing, like, follow, share) -> fusion with
+ * weights from the options -> policies: the re-ranking ones (traffic-pool
+ * bonus, creator exposure fairness, AIGC target, negative feedback), then
+ * the page rules (creator diversity, AIGC page cap) and the exploration
+ * slots -> response with a source, a human reason naming the policies that
+ * touched it, a propensity and an exploration code per item.
+ *
+ * The policies' state (seen sets, traffic pools, creator exposure, AIGC
+ * share, not_interested entries) is a function of the durable records in
+ * log order: lt_feed_observe keeps it live, lt_feed_replay rebuilds it at
+ * start (see policy.c).
  *
  * Models are immutable snapshots (lt_models_t, built by lt_feed_train
  * from the state) published with lt_feed_publish: readers take a
@@ -70,9 +79,96 @@ typedef struct lt_feed_opts {
                            weighs exp(-r / tau); default 20 */
   float ials_alpha, ials_lambda; /* iALS confidence slope and L2; default 1, 10 */
   uint32_t keep_models;          /* model versions kept on disk; default 3 */
+  uint32_t ann_ef_construction;  /* HNSW build candidate list; default 200 */
+
+  /* --- distribution policies (docs/policies.md; zero fields get the
+   * defaults, a policy is switched off with its bit in policies_off) --- */
+  uint32_t policies_off; /* LT_POL_* bits of the policies switched off; default 0 */
+  /* seen-dedup: an item impressed to a user is not shown to them again for
+   * seen_window_ms (live rooms excepted); the newest seen_cap impressions
+   * of each user are remembered. Default 7 days, 4000. */
+  int64_t seen_window_ms;
+  uint32_t seen_cap;
+  /* traffic pools: an item put into the catalog enters pool 0 with a quota
+   * of pool_quota impressions; pool k's quota is pool_quota x
+   * pool_growth^k. When the quota is used (and pool_judge_ms more of log
+   * time has passed for late engagement) the item's engagement per
+   * impression is compared with the last pool_peers items judged in the
+   * same pool: in the top pool_top_share it moves up (past the last of
+   * pool_levels pools it "graduates"), else it leaves the pools and
+   * competes organically. With fewer than pool_min_peers peers every item
+   * moves up. Items older than pool_max_age_ms leave the pools. Defaults:
+   * 3 levels, 300, 10, 0.3, 200 peers, 20, 10 minutes, 7 days. */
+  uint32_t pool_levels, pool_quota, pool_growth;
+  float pool_top_share;
+  /* an item promoted to pool k >= 1 and serving it gains pool_boost x k
+   * in the ranking (promotion means a bigger audience: exploration slots
+   * alone cannot serve the bigger quotas); default 0.5 */
+  float pool_boost;
+  uint32_t pool_peers, pool_min_peers;
+  int64_t pool_judge_ms, pool_max_age_ms;
+  /* exposure fairness: the Gini coefficient of impressions across the
+   * creators seen in the last fair_window_ms is recomputed as impressions
+   * arrive; while it is above fair_target, each creator whose window
+   * exposure e is above the fair_quantile exposure q loses
+   * fair_weight x s x log2(e / q) from its score (s = min(1, (gini -
+   * target) / 0.1)). Defaults: 0.6, 24 h, 1.0, 0.9. */
+  float fair_target;
+  int64_t fair_window_ms;
+  float fair_weight, fair_quantile;
+  /* AIGC: at most floor(aigc_page_cap x n) items flagged aigc on a page of
+   * n; while the AIGC share of impressions over fair_window_ms is above
+   * aigc_target, AIGC items lose aigc_weight x min(1, share / target - 1).
+   * Defaults: 0.3, 0.2, 1.0. */
+  float aigc_page_cap, aigc_target, aigc_weight;
+  /* exploration: the exploration slots (the middle slot of every
+   * fresh_every) draw among the explore_k best-matching exploration
+   * candidates (items in a traffic pool with quota left; with pools off,
+   * or for items never put in a pool, new items with fewer than
+   * explore_max_impressions impressions): uniformly (LT_EXPLORE_EGREEDY)
+   * or by Thompson sampling of their engagement (LT_EXPLORE_THOMPSON).
+   * Defaults: egreedy, 4 (at most 15), 300. */
+  uint32_t explore_mode, explore_k, explore_max_impressions;
+  /* negative feedback: not_interested removes the item and, for
+   * neg_ttl_ms, takes neg_creator off the score of the creator's items and
+   * neg_tag per shared tag (at most 2) for that user. Defaults: 7 days,
+   * 2.0, 0.5. */
+  int64_t neg_ttl_ms;
+  float neg_creator, neg_tag;
+  /* 0 (default): request ids are random per process; otherwise they are
+   * a fixed sequence from this seed (reproducible runs: the simulator) */
+  uint64_t request_seed;
 } lt_feed_opts_t;
 
+/* Bits of lt_feed_opts_t.policies_off. */
+enum {
+  LT_POL_SEEN = 1,     /* seen-dedup of impressions */
+  LT_POL_POOLS = 2,    /* serving traffic pools (stages are still tracked) */
+  LT_POL_FAIRNESS = 4, /* creator exposure discount */
+  LT_POL_AIGC = 8,     /* AIGC page cap and target */
+  LT_POL_EXPLORE = 16, /* exploration slots */
+  LT_POL_NEGATIVE = 32 /* creator / tag discount after not_interested */
+};
+
+enum { LT_EXPLORE_EGREEDY = 1, LT_EXPLORE_THOMPSON = 2 };
+
+/* Most traffic pool levels. */
+#define LT_FEED_MAX_POOLS 8
+
 void lt_feed_opts_default(lt_feed_opts_t *o);
+
+/* Sets one option by its config-file name (docs/policies.md lists them:
+ * e.g. "pool_quota" = "300", "traffic_pools" = "off", "seen_window_h" =
+ * "168", "explore_mode" = "thompson"). Windows are given in hours (_h) or
+ * minutes (_min). Returns 0, or LT_EINVAL with a reason in err (unknown
+ * key, malformed or out-of-range value). */
+int lt_feed_opts_set(lt_feed_opts_t *o, const char *key, const char *value, char *err,
+                     size_t errlen);
+/* Calls fn(ctx, key, value, help) for every key lt_feed_opts_set knows,
+ * with o's current value as text (for `config print` and the docs). */
+void lt_feed_opts_each(const lt_feed_opts_t *o,
+                       void (*fn)(void *ctx, const char *key, const char *value, const char *help),
+                       void *ctx);
 
 typedef struct lt_feed lt_feed_t;
 typedef struct lt_models lt_models_t;
@@ -116,6 +212,16 @@ uint64_t lt_feed_model_version(const lt_feed_t *f);
 /* Unix ms when the published snapshot was trained (0 = none). */
 int64_t lt_feed_model_trained_at(const lt_feed_t *f);
 
+/* lt_feed_entry_t.flags: the policies that touched an entry (also named at
+ * the end of its reason). */
+enum {
+  LT_FEED_F_AIGC = 1,     /* the item is AI-generated (always labelled) */
+  LT_FEED_F_EXPLORE = 2,  /* drawn in an exploration slot */
+  LT_FEED_F_POOL = 4,     /* in a traffic pool (pool is its stage) */
+  LT_FEED_F_FAIR = 8,     /* its creator's exposure was discounted */
+  LT_FEED_F_NEGATIVE = 16 /* discounted after the user's not_interested */
+};
+
 typedef struct lt_feed_entry {
   uint32_t item;
   float score;
@@ -123,6 +229,11 @@ typedef struct lt_feed_entry {
   uint8_t ad;
   float propensity; /* probability this policy put it in this slot */
   char reason[128];
+  uint16_t flags;  /* LT_FEED_F_* */
+  int8_t pool;     /* traffic pool stage when LT_FEED_F_POOL, else -1 */
+  uint8_t explore; /* exploration code: 16 x K + rank + 1 when drawn as the
+                      rank-th (0 = best matching) of K exploration
+                      candidates; 0 = not an exploration slot */
 } lt_feed_entry_t;
 
 typedef struct lt_feed_result {
@@ -143,12 +254,70 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
 /* Items most similar to an item (co-watch, then embedding neighbours).
  * out receives up to n entries; *count how many. LT_ENOTFOUND when the
  * item is unknown. */
-int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *out,
-                    uint32_t *count);
+int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *out, uint32_t *count);
 
 /* Lets the online parts (ranker heads, incremental co-watch) learn from
  * records that were just made durable and applied. Writer path only. */
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n);
+
+/* Rebuilds the policy state (seen sets, traffic pools, creator exposure,
+ * AIGC share, negative feedback) by reading the log in log_dir (DIR/log)
+ * from offset `from` (0 = the start) to its end, as lt_feed_observe would
+ * have built it; the ranker and models are not touched (they are saved with
+ * the models). Call it after lt_feed_new and before records are observed.
+ * *end (may be NULL) gets the offset after the last record read. Returns 0
+ * or the log reader's error (LT_ENOTFOUND when there is no log yet). */
+int lt_feed_replay(lt_feed_t *f, const char *log_dir, uint64_t from, uint64_t *end);
+
+/* Fills the exploration fields of impression events from what the feed
+ * served: for each impression whose request_id and item match a served
+ * entry, a propensity of 0 becomes the one the policy used and a value of 0
+ * the entry's exploration code (lt_feed_entry_t.explore), so the log can
+ * be evaluated off-policy (eval/ope.h) even when clients do not echo them.
+ * Call before lt_store_write; recs are modified in place. */
+void lt_feed_annotate(lt_feed_t *f, lt_record_t *recs, size_t n);
+
+/* Traffic-pool status of an item (lt_feed_item_pool). */
+typedef enum {
+  LT_POOL_NONE = 0,  /* never entered (not put as new, or a live room) */
+  LT_POOL_IN,        /* serving its current pool's quota */
+  LT_POOL_JUDGING,   /* quota used, waiting for late engagement */
+  LT_POOL_ORGANIC,   /* left the pools after a judgement: competes organically */
+  LT_POOL_GRADUATED, /* passed the last pool */
+  LT_POOL_EXPIRED    /* aged out (pool_max_age_ms) or deleted while in a pool */
+} lt_pool_status_t;
+
+typedef struct lt_feed_pool_info {
+  int status;              /* lt_pool_status_t */
+  const char *status_name; /* "none", "pool", "judging", "organic", "graduated", "expired" */
+  int stage;               /* current pool, -1 when not in one */
+  int reached;             /* highest pool entered, -1 when never */
+  uint32_t impressions;    /* in the current (or last) pool */
+  uint32_t quota;          /* of the current (or last) pool */
+  double engagement;       /* duration-debiased engagement per impression there */
+  double score;            /* at the last judgement (0 before) */
+  double threshold;        /* the bar of the last judgement (-1: none, bootstrap) */
+  int64_t entered_ms;      /* when it entered the current (or last) pool */
+} lt_feed_pool_info_t;
+
+/* The item's traffic-pool stage as of the newest observed record. Returns
+ * 0, LT_EINVAL or LT_ENOTFOUND (unknown item). */
+int lt_feed_item_pool(lt_feed_t *f, uint32_t item, lt_feed_pool_info_t *out);
+
+/* Policy figures as of the newest observed record. */
+typedef struct lt_feed_policy_stats {
+  double gini;              /* creator impressions over the fairness window */
+  double fair_strength;     /* s in the fairness discount (0: off) */
+  uint32_t fair_creators;   /* creators in the window */
+  uint32_t fair_discounted; /* creators discounted now */
+  double aigc_share;        /* AIGC share of impressions over the window */
+  double aigc_penalty;      /* discount of AIGC items now */
+  uint64_t window_impressions;
+  uint32_t in_pool[LT_FEED_MAX_POOLS]; /* items serving each pool now */
+  uint64_t entered, promoted[LT_FEED_MAX_POOLS], left, graduated, expired;
+  uint64_t explore_served, seen_filtered, aigc_capped, neg_discounted, fair_applied;
+} lt_feed_policy_stats_t;
+void lt_feed_policy_stats(lt_feed_t *f, lt_feed_policy_stats_t *out);
 
 /* Prometheus lines for /metrics (model version, trains, timings). */
 void lt_feed_metrics(const lt_feed_t *f, FILE *out);

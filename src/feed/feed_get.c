@@ -9,7 +9,11 @@
  * A request, in order:
  *   1. take a reference to the published snapshot (feed.c);
  *   2. copy the user's history and follows out of the state, and mark every
- *      history item as seen (watched, liked, not interested, ...);
+ *      history item as seen (watched, liked, not interested, ...); then
+ *      the items the user was shown within seen_window_ms (policy.c keeps
+ *      them; live rooms are not kept: they return while live) and the
+ *      items of the user's live not_interested entries; build the user's
+ *      tag profile (ranker features, exploration match);
  *   3. candidate sources, each adding at most its quota of new items, in
  *      this order (the first source to add an item is its source):
  *        following  the newest items of followed creators: live rooms inside
@@ -25,9 +29,14 @@
  *                   training, else folded in from the newest 256 history
  *                   entries (lt_ials_fold_in), so a new user's first plays
  *                   count at once;
- *        fresh      the snapshot's fresh list and items put since (the ring
- *                   lt_feed_observe fills), fewest impressions first, then
- *                   newest;
+ *        explore    exploration candidates: items serving a traffic pool
+ *                   (a window of the pools' active list; with pools off,
+ *                   those with few impressions) and new items with few
+ *                   impressions (the snapshot's fresh list and the ring of
+ *                   items put since) that no pool has judged, best tag
+ *                   match with the user first, then most of their quota to
+ *                   serve, then newest; listed in xorder (source "fresh"
+ *                   unless an earlier source found them);
  *        trending   the snapshot's popularity list and recently engaged
  *                   items (ring), by popularity; fills what is left of the
  *                   candidate budget. Popularity is read at t_pop = min(now,
@@ -47,16 +56,25 @@
  *      "unknown" for every candidate (its weight is the same for all, so
  *      the position bias learned from impressions does not leak into the
  *      order). An untrained ranker leaves the learned retrieval order
- *      intact;
- *   5. order by score and pick greedily under creator diversity: at most
+ *      intact. Then the re-ranking policies (policy_adjust): + pool_boost
+ *      x k for an item serving pool k >= 1, - the creator's fairness
+ *      discount, - the AIGC discount, - the not_interested discount;
+ *   5. order by score and pick greedily under the page rules: at most
  *      max_per_creator per page and never two in a row from one creator
- *      (items without a creator are each their own); the page may come
- *      out shorter than n rather than break either rule. The middle slot of
- *      every fresh_every (4, 12, 20, ... with the default 8) goes to the
- *      best fresh candidate that satisfies the rules, if any, so new items
- *      get a first audience whatever their (still empty) signals say;
- *   6. fill the response (request id, reasons), record the served sources
- *      for attribution, count metrics, drop the snapshot reference.
+ *      (items without a creator are each their own), at most
+ *      floor(aigc_page_cap x n) AIGC items; the page may come out shorter
+ *      than n rather than break a rule. The middle slot of every
+ *      fresh_every (4, 12, 20, ... with the default 8) is an exploration
+ *      slot: it draws among the first explore_k exploration candidates
+ *      that satisfy the rules (not followed creators' items: they have
+ *      their own bonus) — uniformly (egreedy) or by Thompson sampling —
+ *      and records the draw's probability as the entry's propensity and
+ *      16 K + rank + 1 as its exploration code; every other slot is the
+ *      greedy choice (propensity 1). The draws use a stream seeded by
+ *      (seed, user, now): a request is reproducible;
+ *   6. fill the response (request id, reasons with the policies' notes),
+ *      record the served source, propensity and code for attribution,
+ *      count metrics, drop the snapshot reference.
  *
  * Memory: each thread keeps one scratch (history, candidate table, an
  * epoch-stamped open-addressing set of seen items / candidate indices),
@@ -64,11 +82,14 @@
  * else but what fold-in and the ANN search allocate inside the model code.
  *
  * Invariants of a response:
- *  1. no item of the user's copied history, no deleted item, no duplicate,
- *     no live room outside its live window, no item published after now;
- *  2. the creator rules of step 5;
+ *  1. no item of the user's copied history, none shown to the user within
+ *     the seen window (live rooms excepted), no deleted item, no
+ *     duplicate, no live room outside its live window, no item published
+ *     after now;
+ *  2. the page rules of step 5;
  *  3. each entry's source is the one that retrieved it and its reason says
- *     so.
+ *     so; an entry has the exploration code and a propensity < 1 only in an
+ *     exploration slot.
  */
 #include "feed/feed_int.h"
 
@@ -89,14 +110,19 @@
 #define FOLLOW_AGE_MS (30LL * 24 * 3600 * 1000)
 #define SEEN_BIT 0x80000000u
 #define NO_CAND 0x7fffffffu
+#define COLLECTED 0x7ffffffeu /* looked at by the exploration source, not a candidate */
+#define POOL_SCAN 2048        /* pool items looked at per request */
 
 typedef struct cand {
   uint32_t item, creator;
   uint32_t because; /* itemcf: the history item named in the reason */
   uint8_t source, live, taken;
-  float best;          /* itemcf: the largest single contribution */
-  float src;           /* the source's own score (follow / fresh ordering) */
-  float ials, cf, pop; /* retrieval signals */
+  uint8_t aigc, explore; /* explore: 1 = an exploration candidate (in s->xorder),
+                            2 = looked at by the exploration source */
+  uint16_t flags;        /* LT_FEED_F_FAIR / LT_FEED_F_NEGATIVE from re-ranking */
+  float best;            /* itemcf: the largest single contribution */
+  float src;             /* the source's own score (follow / fresh ordering) */
+  float ials, cf, pop;   /* retrieval signals */
   float score;
 } cand_t;
 
@@ -112,9 +138,12 @@ typedef struct scratch {
   uint32_t *key, *val, *stamp;
   uint32_t scap, epoch, used;
   uint32_t *order;
+  uint32_t *xorder; /* exploration candidates, best match first */
   uint32_t *ids;
   float *scores;
   uint32_t idcap;
+  uint32_t *seen; /* the user's recent impressions (policy.c) */
+  uint32_t seencap;
   float x[LT_IALS_MAX_K];
 } scratch_t;
 
@@ -135,8 +164,10 @@ static void scratch_free(void *p) {
   free(s->val);
   free(s->stamp);
   free(s->order);
+  free(s->xorder);
   free(s->ids);
   free(s->scores);
+  free(s->seen);
   free(s);
 }
 
@@ -152,9 +183,16 @@ static scratch_t *scratch_get(void) {
   return s;
 }
 
-/* Makes room for nh history entries, nc candidates and a set of at least
- * 2 * nset slots; starts a new set epoch. */
-static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, size_t nset) {
+/* Makes room for nh history entries, nc candidates, nseen seen entries and
+ * a set of at least 2 * nset slots; starts a new set epoch. */
+static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, uint32_t nseen, size_t nset) {
+  if (nseen > s->seencap) {
+    uint32_t *p = malloc((size_t)nseen * sizeof *p);
+    if (!p) return LT_ENOMEM;
+    free(s->seen);
+    s->seen = p;
+    s->seencap = nseen;
+  }
   if (nh > s->hcap) {
     size_t c = nh + nh / 2 + 64;
     lt_hist_t *h = malloc(c * sizeof *h);
@@ -178,15 +216,19 @@ static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, size_t nset) {
   if (nc > s->ccap) {
     cand_t *c = malloc((size_t)nc * sizeof *c);
     uint32_t *o = malloc((size_t)nc * sizeof *o);
-    if (!c || !o) {
+    uint32_t *xo = malloc((size_t)nc * sizeof *xo);
+    if (!c || !o || !xo) {
       free(c);
       free(o);
+      free(xo);
       return LT_ENOMEM;
     }
     free(s->cand);
     free(s->order);
+    free(s->xorder);
     s->cand = c;
     s->order = o;
+    s->xorder = xo;
     s->ccap = nc;
   }
   if (nc > s->idcap) {
@@ -260,8 +302,22 @@ typedef struct req {
   int64_t now;
   int64_t t_pop; /* popularity is read at min(now, newest event): see lt_feed_get */
   uint32_t ncand, budget;
-  const float *x; /* user vector or NULL */
+  const float *x;           /* user vector or NULL */
+  uint32_t nx;              /* exploration candidates in s->xorder */
+  uint64_t rng;             /* the request's random stream (rng_next) */
+  lt_ranker_user_t ru;      /* the user's tag profile (ranker features, exploration match) */
+  lt__neg_t neg[LT__NEG_N]; /* the user's live not_interested entries */
+  uint32_t nneg;
 } req_t;
+
+/* The request's pseudo-random stream: seeded by (seed, user, now), so a
+ * request is reproducible and two requests at different times differ. */
+static uint64_t rng_next(req_t *q) {
+  q->rng += 0x9e3779b97f4a7c15ULL;
+  return lt_mix64(q->rng);
+}
+
+static double rng_unit(req_t *q) { return (double)(rng_next(q) >> 11) * 0x1.0p-53; }
 
 /* a - b, saturated (catalog times are not range-checked by the record
  * layer: a hostile published_at must not overflow) */
@@ -283,7 +339,7 @@ static int eligible(const lt_item_meta_t *m, int64_t now) {
 static cand_t *cand_add(req_t *q, uint32_t item, int source) {
   uint32_t *v = set_slot(q->s, item, 1);
   if (!v || (*v & SEEN_BIT)) return NULL;
-  if (*v != NO_CAND) return &q->s->cand[*v];
+  if (*v != NO_CAND && *v != COLLECTED) return &q->s->cand[*v];
   if (q->ncand >= q->budget) return NULL;
   const lt_item_meta_t *m = lt_state_item(q->st, item);
   if (!eligible(m, q->now)) {
@@ -296,6 +352,7 @@ static cand_t *cand_add(req_t *q, uint32_t item, int source) {
   c->creator = m->creator;
   c->source = (uint8_t)source;
   c->live = m->kind == LT_KIND_LIVE;
+  c->aigc = m->aigc != 0;
   c->because = LT_NONE;
   *v = q->ncand++;
   return c;
@@ -355,7 +412,7 @@ static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) 
         c = cand_add(q, nb[j].item, LT_SRC_ITEMCF);
       } else { /* quota used: still add evidence to existing candidates */
         uint32_t *v = set_slot(q->s, nb[j].item, 0);
-        c = v && !(*v & SEEN_BIT) && *v != NO_CAND ? &q->s->cand[*v] : NULL;
+        c = v && !(*v & SEEN_BIT) && *v != NO_CAND && *v != COLLECTED ? &q->s->cand[*v] : NULL;
       }
       if (!c) continue;
       float e = rw * nb[j].sim;
@@ -415,37 +472,141 @@ static int ranked_desc(const void *a, const void *b) {
   return x->item < y->item ? -1 : x->item > y->item;
 }
 
-static void src_fresh(req_t *q, uint32_t quota) {
+/* Keeps the best `cap` of a stream in heap[0..*len) (a min-heap by
+ * ranked_desc: the root is the worst kept). */
+static void topk_push(ranked_t *heap, uint32_t *len, uint32_t cap, ranked_t x) {
+  uint32_t n = *len;
+  if (n == cap) {
+    if (!cap || ranked_desc(&x, &heap[0]) >= 0) return; /* not better than the worst kept */
+    heap[0] = x;
+    for (uint32_t j = 0;;) {
+      uint32_t l = 2 * j + 1, r = l + 1, w = j;
+      if (l < n && ranked_desc(&heap[l], &heap[w]) > 0) w = l;
+      if (r < n && ranked_desc(&heap[r], &heap[w]) > 0) w = r;
+      if (w == j) break;
+      ranked_t t = heap[j];
+      heap[j] = heap[w];
+      heap[w] = t;
+      j = w;
+    }
+    return;
+  }
+  uint32_t j = (*len)++;
+  heap[j] = x;
+  while (j && ranked_desc(&heap[j], &heap[(j - 1) / 2]) > 0) {
+    ranked_t t = heap[j];
+    heap[j] = heap[(j - 1) / 2];
+    heap[(j - 1) / 2] = t;
+    j = (j - 1) / 2;
+  }
+}
+
+/* How well an item's tags (the first 4) match the user's tag profile: the
+ * share of the profile's tag occurrences it shares, in [0, 4]. */
+static float tag_match(const lt_ranker_user_t *u, const lt_item_meta_t *m) {
+  if (!u->total) return 0;
+  uint32_t a = 0, nt = m->ntags < 4 ? m->ntags : 4;
+  for (uint32_t t = 0; t < nt; t++)
+    for (uint32_t j = 0; j < u->ntags; j++)
+      if (u->tag[j] == m->tags[t]) a += u->cnt[j];
+  return (float)a / (float)u->total;
+}
+
+/* Marks item as looked at by the exploration source; 0 when it was already
+ * (or is seen, or the set is full). */
+static int collect(req_t *q, uint32_t item) {
+  uint32_t *v = set_slot(q->s, item, 1);
+  if (!v || *v == COLLECTED || (*v & SEEN_BIT)) return 0;
+  if (*v == NO_CAND) {
+    *v = COLLECTED;
+    return 1;
+  }
+  cand_t *c = &q->s->cand[*v]; /* a candidate of an earlier source */
+  if (c->explore) return 0;
+  c->explore = 2; /* collected; 1 once listed in xorder */
+  return 1;
+}
+
+/* Exploration candidates: items in a traffic pool with quota left (a
+ * window of at most POOL_SCAN of the pools' active list from a random
+ * start; with pools off, the items there with fewer than
+ * explore_max_impressions impressions), then new items (snapshot fresh
+ * list and the ring of items put since) with fewer than
+ * explore_max_impressions impressions that no pool has judged (with pools
+ * off: any). Ordered by tag match with the user,
+ * then by need (share of the quota still to serve), then newest; the best
+ * `quota` become candidates (source fresh unless another source found
+ * them first) and are listed in s->xorder in that order. */
+static void src_explore(req_t *q, uint32_t quota) {
   if (!quota) return;
+  lt_feed_t *f = q->f;
   const lt_models_t *m = q->m;
-  const lt_models_opts_t *mo = &q->f->mo;
-  ranked_t r[LT__NEW_N + 512];
-  uint32_t n = 0, cap = sizeof r / sizeof *r;
-  uint64_t head = __atomic_load_n(&q->f->new_head, __ATOMIC_ACQUIRE);
+  const lt_models_opts_t *mo = &f->mo;
+  int pools = !(f->o.policies_off & LT_POL_POOLS);
+  ranked_t r[256]; /* the best `quota` so far (topk_push) */
+  uint32_t n = 0, cap = quota < 256 ? quota : 256;
+  {
+    /* the items the pools track (also with pools off: then as new items
+     * with few impressions, whatever their stage) */
+    uint32_t na = __atomic_load_n(&f->pol.nactive, __ATOMIC_ACQUIRE);
+    uint32_t scan = na < POOL_SCAN ? na : POOL_SCAN;
+    uint32_t start = na > POOL_SCAN ? (uint32_t)(rng_next(q) % na) : 0;
+    for (uint32_t i = 0; i < scan; i++) {
+      uint32_t item = __atomic_load_n(&f->pol.active[(start + i) % na], __ATOMIC_RELAXED);
+      const lt__pol_item_t *pi = lt__pol_item(f, item);
+      if (!pi) continue;
+      int st = __atomic_load_n(&pi->status, __ATOMIC_RELAXED);
+      const lt_item_meta_t *im = lt_state_item(q->st, item);
+      if (!eligible(im, q->now) || sat_sub(q->now, im->published_at_ms) > f->o.pool_max_age_ms)
+        continue;
+      if (pools ? st != LT_POOL_IN
+                : (st != LT_POOL_IN && st != LT_POOL_JUDGING) ||
+                      lt_state_item_counters(q->st, item)->impressions >=
+                          f->o.explore_max_impressions)
+        continue;
+      if (!collect(q, item)) continue;
+      float need =
+          pools ? 1.0f - (float)__atomic_load_n(&pi->impr, __ATOMIC_RELAXED) /
+                             (float)lt__pol_quota(f, __atomic_load_n(&pi->stage, __ATOMIC_RELAXED))
+                : 1.0f - (float)lt_state_item_counters(q->st, item)->impressions /
+                             (float)f->o.explore_max_impressions;
+      topk_push(r, &n, cap,
+                (ranked_t){tag_match(&q->ru, im) + 0.01f * need -
+                               (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
+                           item});
+    }
+  }
+  uint64_t head = __atomic_load_n(&f->new_head, __ATOMIC_ACQUIRE);
   uint32_t nring = head < LT__NEW_N ? (uint32_t)head : LT__NEW_N;
-  for (uint32_t i = 0; i < nring + m->nfresh && n < cap; i++) {
+  for (uint32_t i = 0; i < nring + m->nfresh; i++) {
     uint32_t item =
-        i < nring ? __atomic_load_n(&q->f->new_items[(head - 1 - i) % LT__NEW_N], __ATOMIC_RELAXED)
+        i < nring ? __atomic_load_n(&f->new_items[(head - 1 - i) % LT__NEW_N], __ATOMIC_RELAXED)
                   : m->fresh[i - nring];
     if (item == LT_NONE) continue;
     const lt_item_meta_t *im = lt_state_item(q->st, item);
     const lt_item_counters_t *c = lt_state_item_counters(q->st, item);
     if (!im || !c || !im->published_at_ms ||
         sat_sub(q->now, im->published_at_ms) > mo->fresh_window_ms ||
-        c->impressions >= mo->fresh_max_impressions)
+        c->impressions >= f->o.explore_max_impressions || im->kind == LT_KIND_LIVE)
       continue;
-    uint32_t *v = set_slot(q->s, item, 0);
-    if (v) continue; /* seen, already a candidate, or already judged */
-    /* fewest impressions first, then newest */
-    r[n].s = -(float)c->impressions - (float)sat_sub(q->now, im->published_at_ms) / 1e10f;
-    r[n++].item = item;
+    const lt__pol_item_t *pi = lt__pol_item(f, item);
+    int st = pi ? __atomic_load_n(&pi->status, __ATOMIC_RELAXED) : LT_POOL_NONE;
+    if (pools && st != LT_POOL_NONE && st != LT_POOL_IN) continue; /* judged by a pool */
+    if (!eligible(im, q->now) || !collect(q, item)) continue;
+    float need = 1.0f - (float)c->impressions / (float)f->o.explore_max_impressions;
+    topk_push(r, &n, cap,
+              (ranked_t){tag_match(&q->ru, im) + 0.01f * need -
+                             (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
+                         item});
   }
   qsort(r, n, sizeof *r, ranked_desc);
   uint32_t added = 0;
   for (uint32_t i = 0; i < n && added < quota; i++) {
-    uint32_t before = q->ncand;
     cand_t *c = cand_add(q, r[i].item, LT_SRC_FRESH);
-    if (c && q->ncand > before) added++;
+    if (!c || c->explore == 1) continue;
+    c->explore = 1;
+    q->s->xorder[q->nx++] = (uint32_t)(c - q->s->cand);
+    added++;
   }
 }
 
@@ -469,30 +630,7 @@ static void src_trending(req_t *q) {
     if (!eligible(lt_state_item(q->st, item), q->now)) continue;
     float p = (float)lt_state_item_pop(q->st, item, q->t_pop);
     if (!(p > 0)) continue;
-    ranked_t x = {p, item};
-    if (len == cap) {
-      if (ranked_desc(&x, &heap[0]) >= 0) continue; /* not better than the worst kept */
-      heap[0] = x;
-      for (uint32_t j = 0;;) {
-        uint32_t l = 2 * j + 1, r = l + 1, w = j;
-        if (l < len && ranked_desc(&heap[l], &heap[w]) > 0) w = l;
-        if (r < len && ranked_desc(&heap[r], &heap[w]) > 0) w = r;
-        if (w == j) break;
-        ranked_t t = heap[j];
-        heap[j] = heap[w];
-        heap[w] = t;
-        j = w;
-      }
-    } else {
-      uint32_t j = len++;
-      heap[j] = x;
-      while (j && ranked_desc(&heap[j], &heap[(j - 1) / 2]) > 0) {
-        ranked_t t = heap[j];
-        heap[j] = heap[(j - 1) / 2];
-        heap[(j - 1) / 2] = t;
-        j = (j - 1) / 2;
-      }
-    }
+    topk_push(heap, &len, cap, (ranked_t){p, item});
   }
   qsort(heap, len, sizeof *heap, ranked_desc);
   for (uint32_t i = 0; i < len; i++)
@@ -533,7 +671,7 @@ static void standardise_signal(cand_t *c, uint32_t n, int sig, float *tmp) {
   }
 }
 
-static void score(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) {
+static void score(req_t *q) {
   const lt_feed_opts_t *o = &q->f->o;
   cand_t *c = q->s->cand;
   uint32_t n = q->ncand;
@@ -570,22 +708,21 @@ static void score(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) {
       (rs.impressions >= o->rank_warmup ? 1.0f : (float)rs.impressions / (float)o->rank_warmup);
   float wsum = o->w_finish + o->w_long + o->w_like + o->w_follow + o->w_share;
   if (!(g > 0) || !(wsum > 0)) return;
-  lt_ranker_user_t ru;
-  lt_ranker_user_init(&ru, q->st, user, h, nh, LT_NONE);
+  const lt_ranker_user_t *ru = &q->ru;
   const float w[LT_RANKER_HEADS] = {o->w_finish, o->w_long, o->w_like, o->w_follow, o->w_share};
   float *rank = q->s->scores; /* idcap >= budget >= n */
   lt_ranker_x_t x[2];
   const lt_ranker_t *rk = q->f->ranker;
   /* features of candidate i + 1 (which prefetch its weights) before the
    * prediction of candidate i */
-  lt_ranker_features(rk, q->st, &ru, c[0].item, c[0].source, -1, q->now, &x[0]);
+  lt_ranker_features(rk, q->st, ru, c[0].item, c[0].source, -1, q->now, &x[0]);
   for (uint32_t i = 0; i < n; i++) {
     if (i + 4 < n) { /* the item rows the features of i + 4 will read */
       __builtin_prefetch(lt_state_item(q->st, c[i + 4].item));
       __builtin_prefetch(lt_state_item_counters(q->st, c[i + 4].item));
     }
     if (i + 1 < n)
-      lt_ranker_features(rk, q->st, &ru, c[i + 1].item, c[i + 1].source, -1, q->now,
+      lt_ranker_features(rk, q->st, ru, c[i + 1].item, c[i + 1].source, -1, q->now,
                          &x[(i + 1) & 1]);
     float p[LT_RANKER_HEADS];
     lt_ranker_predict(rk, &x[i & 1], p);
@@ -597,6 +734,75 @@ static void score(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) {
   standardise(rank, n);
   for (uint32_t i = 0; i < n; i++)
     c[i].score += g * rank[i];
+}
+
+/* The pool an item serves at q->now (-1: none): status IN or JUDGING and
+ * not yet aged out (the writer's sweep may not have run since). */
+static int pool_stage(const req_t *q, uint32_t item) {
+  const lt__pol_item_t *pi = lt__pol_item(q->f, item);
+  if (!pi) return -1;
+  int st = __atomic_load_n(&pi->status, __ATOMIC_RELAXED);
+  if (st != LT_POOL_IN && st != LT_POOL_JUDGING) return -1;
+  const lt_item_meta_t *m = lt_state_item(q->st, item);
+  if (!m || sat_sub(q->now, m->published_at_ms) > q->f->o.pool_max_age_ms) return -1;
+  return __atomic_load_n(&pi->stage, __ATOMIC_RELAXED);
+}
+
+/* The discount of candidate x after the user's not_interested entries:
+ * neg_creator when one was about its creator, neg_tag per shared tag (at
+ * most 2). */
+static float neg_penalty(const req_t *q, const cand_t *x) {
+  const lt_feed_opts_t *o = &q->f->o;
+  int creator = 0;
+  uint32_t tags = 0;
+  const lt_item_meta_t *m = lt_state_item(q->st, x->item);
+  uint32_t nt = m && m->ntags < 4 ? m->ntags : 4;
+  if (!m) nt = 0;
+  for (uint32_t k = 0; k < q->nneg; k++) {
+    const lt__neg_t *e = &q->neg[k];
+    if (x->creator != LT_NONE && e->creator == x->creator) creator = 1;
+    for (uint32_t a = 0; a < e->ntags; a++)
+      for (uint32_t t = 0; t < nt; t++)
+        tags += e->tags[a] == m->tags[t];
+  }
+  if (tags > 2) tags = 2;
+  return (creator ? o->neg_creator : 0) + (float)tags * o->neg_tag;
+}
+
+/* Re-ranking by the policies (after the learned score): the bonus of items
+ * promoted to a higher traffic pool, the creator exposure discount, the
+ * AIGC discount and the negative-feedback discount. */
+static void policy_adjust(req_t *q) {
+  const lt_feed_opts_t *o = &q->f->o;
+  float apen = 0;
+  if (!(o->policies_off & LT_POL_AIGC))
+    __atomic_load(&q->f->pol.aigc_penalty, &apen, __ATOMIC_RELAXED);
+  int fair = !(o->policies_off & LT_POL_FAIRNESS), neg = !(o->policies_off & LT_POL_NEGATIVE);
+  int pools = !(o->policies_off & LT_POL_POOLS);
+  cand_t *c = q->s->cand;
+  for (uint32_t i = 0; i < q->ncand; i++) {
+    float pen = 0;
+    if (pools) { /* a promoted item's bigger audience */
+      int stage = pool_stage(q, c[i].item);
+      if (stage > 0) pen -= o->pool_boost * (float)stage;
+    }
+    if (fair) {
+      float fp = lt__pol_creator_penalty(q->f, c[i].creator);
+      if (fp > 0) {
+        pen += fp;
+        c[i].flags |= LT_FEED_F_FAIR;
+      }
+    }
+    if (c[i].aigc) pen += apen;
+    if (neg && q->nneg) {
+      float np = neg_penalty(q, &c[i]);
+      if (np > 0) {
+        pen += np;
+        c[i].flags |= LT_FEED_F_NEGATIVE;
+      }
+    }
+    c[i].score -= pen;
+  }
 }
 
 /* May x come next: not the creator of the previous item, and its creator
@@ -664,7 +870,74 @@ static void make_reason(req_t *q, const cand_t *c, char *out, size_t cap) {
   }
 }
 
-/* ---- lt_feed_get -------------------------------------------------------------- */
+/* The reason of a served entry: the source's reason, then the policies
+ * that touched it (shortening the first part so the whole fits). */
+static void entry_reason(req_t *q, const cand_t *x, const lt_feed_entry_t *e, char *out,
+                         size_t cap) {
+  char suf[96];
+  size_t k = 0;
+  suf[0] = 0;
+  if (e->flags & LT_FEED_F_EXPLORE)
+    k += (size_t)snprintf(suf + k, sizeof suf - k, "; explore %u of %u", (e->explore & 15u),
+                          (unsigned)(e->explore >> 4));
+  if ((e->flags & LT_FEED_F_POOL) && k < sizeof suf)
+    k += (size_t)snprintf(suf + k, sizeof suf - k, "; pool %d", e->pool);
+  if ((e->flags & LT_FEED_F_AIGC) && k < sizeof suf)
+    k += (size_t)snprintf(suf + k, sizeof suf - k, "; AIGC");
+  if ((e->flags & LT_FEED_F_FAIR) && k < sizeof suf)
+    k += (size_t)snprintf(suf + k, sizeof suf - k, "; creator exposure capped");
+  if ((e->flags & LT_FEED_F_NEGATIVE) && k < sizeof suf)
+    k += (size_t)snprintf(suf + k, sizeof suf - k, "; less like what you skipped");
+  if (k >= sizeof suf) k = sizeof suf - 1;
+  make_reason(q, x, out, cap - k);
+  strcat(out, suf);
+}
+
+/* Thompson sampling among the n exploration candidates E: each one's rate
+ * of engagement per impression ((completions + likes) / impressions, a
+ * Beta(1 + s, 1 + t - s) posterior, taken as normal with its mean and
+ * variance) is sampled and the best sample wins. *p gets the probability
+ * that it wins, P(X_i = max_j X_j) = integral of phi_i(x) prod_{j != i}
+ * Phi_j(x) dx, by the midpoint rule on 256 steps over +-6 sd. Returns the
+ * index in E. */
+static uint32_t thompson(req_t *q, const uint32_t *E, uint32_t n, float *p) {
+  double mu[16], sd[16], best = -1e300;
+  uint32_t win = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const lt_item_counters_t *c = lt_state_item_counters(q->st, q->s->cand[E[i]].item);
+    double t = c ? (double)c->impressions : 0, sx = c ? (double)(c->completions + c->likes) : 0;
+    if (sx > t) sx = t;
+    double a = 1 + sx, b = 1 + t - sx;
+    mu[i] = a / (a + b);
+    sd[i] = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
+    /* Box-Muller */
+    double u1 = rng_unit(q), u2 = rng_unit(q);
+    double z = sqrt(-2 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
+    double x = mu[i] + sd[i] * z;
+    if (x > best) {
+      best = x;
+      win = i;
+    }
+  }
+  double lo = 1e300, hi = -1e300;
+  for (uint32_t i = 0; i < n; i++) {
+    if (mu[i] - 6 * sd[i] < lo) lo = mu[i] - 6 * sd[i];
+    if (mu[i] + 6 * sd[i] > hi) hi = mu[i] + 6 * sd[i];
+  }
+  const int steps = 256;
+  double h = (hi - lo) / steps, sum = 0;
+  for (int k = 0; k < steps; k++) {
+    double x = lo + (k + 0.5) * h, zi = (x - mu[win]) / sd[win];
+    double v = exp(-0.5 * zi * zi) / (sd[win] * sqrt(2 * M_PI));
+    for (uint32_t j = 0; j < n && v > 0; j++)
+      if (j != win) v *= 0.5 * erfc(-(x - mu[j]) / (sd[j] * M_SQRT2));
+    sum += v * h;
+  }
+  if (sum < 1e-4) sum = 1e-4;
+  if (sum > 1) sum = 1;
+  *p = (float)sum;
+  return win;
+}
 
 static void count_latency(lt_feed_t *f, uint64_t ns) {
   double s = (double)ns / 1e9;
@@ -676,6 +949,22 @@ static void count_latency(lt_feed_t *f, uint64_t ns) {
   lt__count(&f->lat_count, 1);
 }
 
+/* The page being picked: the creator rules and the AIGC cap. */
+typedef struct page {
+  uint32_t last_creator, npc, naigc, aigc_max, capped;
+  uint32_t pc_creator[LT_FEED_MAX], pc_count[LT_FEED_MAX];
+} page_t;
+
+static int page_ok(page_t *pg, const cand_t *x, uint32_t max_per_creator) {
+  if (!creator_ok(x, pg->last_creator, pg->pc_creator, pg->pc_count, pg->npc, max_per_creator))
+    return 0;
+  if (x->aigc && pg->naigc >= pg->aigc_max) {
+    pg->capped = 1;
+    return 0;
+  }
+  return 1;
+}
+
 int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int64_t now_ms,
                 lt_feed_result_t *out) {
   if (!f || !out || !user || !user_len || user_len > LT_MAX_STR || n == 0 || n > LT_FEED_MAX)
@@ -684,12 +973,14 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
   out->n = 0;
   scratch_t *s = scratch_get();
   if (!s) return LT_ENOMEM;
+  const lt_feed_opts_t *o = &f->o;
   req_t q = {0};
   q.f = f;
   q.st = f->st;
   q.s = s;
   q.now = now_ms > 0 ? now_ms : lt_now_ms();
-  q.budget = f->o.candidates > 2 * n ? f->o.candidates : 2 * n; /* room to fill the page */
+  q.budget = o->candidates > 2 * n ? o->candidates : 2 * n; /* room to fill the page */
+  q.rng = lt_mix64(o->seed ^ lt_hash64(user, user_len) ^ lt_mix64((uint64_t)q.now));
 
   uint32_t uid = LT_NONE;
   lt_user_info_t info = {0};
@@ -706,12 +997,14 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
   lt_state_totals(f->st, &tot);
   if (tot.max_ts_ms > newest) newest = tot.max_ts_ms;
   q.t_pop = newest > 0 && newest < q.now ? newest : q.now;
-  /* every item the request may look up: history, candidates, following,
-   * co-watch neighbours, ANN results, the lists and the rings */
+  /* every item the request may look up: history, seen, candidates,
+   * following, co-watch neighbours, ANN results, the lists, the rings and
+   * the pools */
   size_t hn = (size_t)info.history_len + 16;
-  size_t nset = hn + 2 * (size_t)q.budget + FOLLOW_MAX * FOLLOW_ITEMS + CF_SEEDS * CF_NB + m->npop +
-                m->nfresh + LT__HOT_N + LT__NEW_N;
-  int rc = scratch_prepare(s, hn, q.budget, nset);
+  uint32_t seen_room = (o->policies_off & LT_POL_SEEN) ? 0 : o->seen_cap;
+  size_t nset = hn + seen_room + LT__NEG_N + 2 * (size_t)q.budget + FOLLOW_MAX * FOLLOW_ITEMS +
+                CF_SEEDS * CF_NB + m->npop + m->nfresh + LT__HOT_N + LT__NEW_N + POOL_SCAN;
+  int rc = scratch_prepare(s, hn, q.budget, seen_room, nset);
   if (rc) {
     lt_models_release(m);
     return rc;
@@ -721,80 +1014,136 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
     uint32_t *v = set_slot(s, s->hist[i].item, 1);
     if (v) *v = SEEN_BIT;
   }
+  /* seen-dedup: what the user was shown within the window */
+  if (seen_room && uid != LT_NONE) {
+    size_t ns = lt__pol_seen(f, uid, sat_sub(q.now, o->seen_window_ms), s->seen, seen_room);
+    uint64_t filtered = 0;
+    for (size_t i = 0; i < ns; i++) {
+      uint32_t *v = set_slot(s, s->seen[i], 1);
+      if (v && *v != SEEN_BIT) {
+        *v = SEEN_BIT;
+        filtered++;
+      }
+    }
+    if (filtered) lt__count(&f->pol.seen_filtered, filtered);
+  }
+  if (uid != LT_NONE && !(o->policies_off & LT_POL_NEGATIVE)) {
+    q.nneg = (uint32_t)lt__pol_neg(f, uid, sat_sub(q.now, o->neg_ttl_ms), q.neg);
+    for (uint32_t i = 0; i < q.nneg; i++) { /* the item itself never returns */
+      uint32_t *v = set_slot(s, q.neg[i].item, 1);
+      if (v) *v = SEEN_BIT;
+    }
+  }
+  lt_ranker_user_init(&q.ru, f->st, uid, s->hist, nh, LT_NONE);
   uint32_t follows[FOLLOW_MAX];
   /* (only when there are follows: the state's copy passes a NULL array to
    * memcpy when there are none) */
   size_t nf =
       uid != LT_NONE && info.nfollows ? lt_state_user_follows(f->st, uid, follows, FOLLOW_MAX) : 0;
   if (nf > FOLLOW_MAX) nf = FOLLOW_MAX;
-  uint32_t B = q.budget;
+  uint32_t B = q.budget, xq = 3 * o->explore_k;
   int cold = nh == 0 && nf == 0;
   if (cold) {
-    src_fresh(&q, B / 10);
+    src_explore(&q, B / 10 > xq ? B / 10 : xq);
   } else {
     src_following(&q, follows, nf, B / 8);
     src_itemcf(&q, s->hist, nh, B * 2 / 5);
     user_vector(&q, uid, s->hist, nh);
     src_ann(&q, B * 2 / 5);
-    src_fresh(&q, B / 20);
+    src_explore(&q, B / 20 > xq ? B / 20 : xq);
   }
   src_trending(&q);
-  score(&q, uid, s->hist, nh);
+  score(&q);
+  policy_adjust(&q);
 
-  /* order, then pick under the creator rules */
+  /* order, then pick under the creator rules and the AIGC cap */
   cand_t *c = s->cand;
   for (uint32_t i = 0; i < q.ncand; i++)
     s->order[i] = i;
   qsort_r(s->order, q.ncand, sizeof *s->order, cand_desc, c);
-  uint32_t picked = 0, last_creator = LT_NONE;
-  uint32_t pc_creator[LT_FEED_MAX], pc_count[LT_FEED_MAX], npc = 0;
-  uint32_t lo = 0; /* order[0..lo) are all taken */
-  uint32_t fe = f->o.fresh_every, fresh_next = 0;
+  uint32_t picked = 0;
+  page_t pg;
+  pg.last_creator = LT_NONE;
+  pg.npc = pg.naigc = pg.capped = 0;
+  pg.aigc_max = (o->policies_off & LT_POL_AIGC) ? n : (uint32_t)floor(o->aigc_page_cap * n + 1e-6);
+  uint32_t lo = 0;    /* order[0..lo) are all taken */
+  uint32_t xnext = 0; /* xorder[0..xnext) are all taken */
+  uint32_t fe = o->fresh_every;
+  int explore_on = !(o->policies_off & LT_POL_EXPLORE);
   uint64_t rid = lt_mix64(f->req_seed + __atomic_add_fetch(&f->req_counter, 1, __ATOMIC_RELAXED));
   snprintf(out->request_id, sizeof out->request_id, "%016llx", (unsigned long long)rid);
   out->model_version = m->version;
   while (picked < n) {
-    uint32_t ci = UINT32_MAX;
-    if (picked % fe == fe / 2) { /* a fresh slot: candidates were added best first */
-      for (uint32_t j = fresh_next; j < q.ncand && ci == UINT32_MAX; j++)
-        if (c[j].source == LT_SRC_FRESH && !c[j].taken &&
-            creator_ok(&c[j], last_creator, pc_creator, pc_count, npc, f->o.max_per_creator))
-          ci = j;
+    uint32_t ci = UINT32_MAX, code = 0;
+    float prop = 1.0f;
+    if (explore_on && picked % fe == fe / 2) { /* an exploration slot */
+      uint32_t E[16], ne = 0;
+      for (uint32_t j = xnext; j < q.nx && ne < o->explore_k; j++) {
+        const cand_t *x = &c[s->xorder[j]];
+        if (!x->taken && x->source != LT_SRC_FOLLOWING && page_ok(&pg, x, o->max_per_creator))
+          E[ne++] = s->xorder[j];
+      }
+      if (ne) {
+        uint32_t r;
+        if (o->explore_mode == LT_EXPLORE_THOMPSON && ne > 1) {
+          r = thompson(&q, E, ne, &prop);
+        } else {
+          r = (uint32_t)(rng_next(&q) % ne);
+          prop = 1.0f / (float)ne;
+        }
+        ci = E[r];
+        code = 16 * ne + r + 1;
+      }
     }
     for (uint32_t j = lo; j < q.ncand && ci == UINT32_MAX; j++) {
       const cand_t *x = &c[s->order[j]];
-      if (!x->taken && creator_ok(x, last_creator, pc_creator, pc_count, npc, f->o.max_per_creator))
-        ci = s->order[j];
+      if (!x->taken && page_ok(&pg, x, o->max_per_creator)) ci = s->order[j];
     }
     if (ci == UINT32_MAX) break;
     c[ci].taken = 1;
     while (lo < q.ncand && c[s->order[lo]].taken)
       lo++;
-    while (fresh_next < q.ncand && (c[fresh_next].taken || c[fresh_next].source != LT_SRC_FRESH))
-      fresh_next++;
+    while (xnext < q.nx && c[s->xorder[xnext]].taken)
+      xnext++;
     const cand_t *x = &c[ci];
     if (x->creator != LT_NONE) {
       uint32_t k = 0;
-      while (k < npc && pc_creator[k] != x->creator)
+      while (k < pg.npc && pg.pc_creator[k] != x->creator)
         k++;
-      if (k == npc) {
-        pc_creator[npc] = x->creator;
-        pc_count[npc++] = 0;
+      if (k == pg.npc) {
+        pg.pc_creator[pg.npc] = x->creator;
+        pg.pc_count[pg.npc++] = 0;
       }
-      pc_count[k]++;
+      pg.pc_count[k]++;
     }
-    last_creator = x->creator;
+    pg.last_creator = x->creator;
+    pg.naigc += x->aigc;
     lt_feed_entry_t *e = &out->items[picked++];
     e->item = x->item;
     e->score = x->score;
     e->source = x->source;
     e->ad = 0;
-    e->propensity = 1.0f;
-    make_reason(&q, x, e->reason, sizeof e->reason);
-    lt__feed_served_put(f, out->request_id, strlen(out->request_id), x->item, x->source);
+    e->propensity = prop;
+    e->explore = (uint8_t)code;
+    e->flags = x->flags;
+    e->pool = -1;
+    if (code) e->flags |= LT_FEED_F_EXPLORE;
+    if (x->aigc) e->flags |= LT_FEED_F_AIGC;
+    int stage = pool_stage(&q, x->item);
+    if (stage >= 0) {
+      e->flags |= LT_FEED_F_POOL;
+      e->pool = (int8_t)stage;
+    }
+    entry_reason(&q, x, e, e->reason, sizeof e->reason);
+    lt__feed_served_put(f, out->request_id, strlen(out->request_id), x->item, x->source, prop,
+                        (uint8_t)code);
     lt__count(&f->items_by_source[x->source], 1);
+    if (code) lt__count(&f->pol.explore_served, 1);
+    if (e->flags & LT_FEED_F_FAIR) lt__count(&f->pol.fair_applied, 1);
+    if (e->flags & LT_FEED_F_NEGATIVE) lt__count(&f->pol.neg_discounted, 1);
   }
   out->n = picked;
+  if (pg.capped) lt__count(&f->pol.aigc_capped, 1);
   lt_models_release(m);
   lt__count(&f->requests, 1);
   lt__count(&f->items_total, picked);
@@ -817,7 +1166,7 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
   if (!n) return LT_OK;
   scratch_t *s = scratch_get();
   if (!s) return LT_ENOMEM;
-  int rc = scratch_prepare(s, 16, 2 * n + 64, 4 * (size_t)n + 64);
+  int rc = scratch_prepare(s, 16, 2 * n + 64, 0, 4 * (size_t)n + 64);
   if (rc) return rc;
   req_t q = {0};
   q.f = f;
@@ -841,6 +1190,9 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
     e->source = LT_SRC_ITEMCF;
     e->ad = 0;
     e->propensity = 1.0f;
+    e->flags = 0;
+    e->pool = -1;
+    e->explore = 0;
     reason1(e->reason, sizeof e->reason, "often watched with %.*s", name ? name : "?");
   }
   if (k < n && m->ann && item < m->nitems) {
@@ -858,6 +1210,9 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
         e->source = LT_SRC_ANN;
         e->ad = 0;
         e->propensity = 1.0f;
+        e->flags = 0;
+        e->pool = -1;
+        e->explore = 0;
         reason1(e->reason, sizeof e->reason, "similar to %.*s", name ? name : "?");
       }
     }

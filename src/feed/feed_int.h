@@ -6,6 +6,7 @@
 #ifndef LT_FEED_INT_H
 #define LT_FEED_INT_H
 
+#include "core/chunkvec.h"
 #include "feed/feed.h"
 #include "model/models.h"
 #include "model/ranker.h"
@@ -14,8 +15,109 @@
 
 #define LT__HOT_N 1024     /* recently engaged items (trending between trains) */
 #define LT__NEW_N 256      /* recently put items (fresh between trains) */
-#define LT__SERVED_BITS 16 /* request -> source attribution slots */
+#define LT__SERVED_BITS 18 /* request -> source / propensity attribution slots */
 #define LT__LAT_BUCKETS 8
+
+/* ---- policy state (policy.c; design note there) ----------------------- */
+
+#define LT__FAIR_BUCKETS 24        /* the fairness window in 24 buckets */
+#define LT__NEG_N 16               /* not_interested entries kept per user */
+#define LT__POL_STRIPES 64         /* user locks */
+#define LT__POOL_ACTIVE (1u << 17) /* most items serving a pool at once */
+#define LT__FAIR_EVERY 5000        /* impressions between fairness updates */
+
+/* One item as the policies see it: its catalog fields as of its last put
+ * in log order (so a replay sees what the live run saw) and its traffic
+ * pool. Requests read status, stage, impr with relaxed atomic loads. */
+typedef struct lt__pol_item {
+  uint32_t creator;     /* LT_NONE when unknown */
+  uint32_t duration_ms; /* 0 = unknown */
+  int64_t published_ms;
+  uint8_t kind, aigc, known, had_events;
+  uint8_t status; /* lt_pool_status_t */
+  int8_t stage;   /* current pool (status IN / JUDGING) */
+  int8_t reached; /* highest pool entered (status != NONE) */
+  uint8_t pad;
+  uint32_t impr;          /* impressions in the current pool */
+  float eng;              /* engagement points in the current pool */
+  float score, threshold; /* of the last judgement */
+  int64_t entered_ms;
+  uint32_t slot1; /* index in pol.active + 1, 0 = not listed */
+} lt__pol_item_t;
+
+/* A not_interested entry of a user. */
+typedef struct lt__neg {
+  uint32_t item, creator, ts_s;
+  uint32_t ntags, tags[2];
+} lt__neg_t;
+
+typedef struct lt__pol_user {
+  uint32_t *seen; /* ring of (item, ts seconds) pairs */
+  uint32_t scap, slen, shead;
+  uint32_t nneg; /* entries pushed (the ring keeps LT__NEG_N) */
+  lt__neg_t neg[LT__NEG_N];
+} lt__pol_user_t;
+
+typedef struct lt__pol_creator {
+  uint32_t cnt[LT__FAIR_BUCKETS]; /* impressions per window bucket */
+  int64_t last_b1;                /* newest bucket counted + 1, 0 = none */
+  float penalty;                  /* fairness discount in force (atomic) */
+  uint32_t listed;                /* in pol.fair_list */
+} lt__pol_creator_t;
+
+typedef struct lt__judge {
+  uint32_t item;
+  int64_t due_ms;
+} lt__judge_t;
+
+typedef struct lt__pol {
+  lt_chunkvec_t items, users, creators; /* by dense id; grown by the writer */
+  pthread_mutex_t user_locks[LT__POL_STRIPES];
+  int64_t clock_ms; /* newest event time observed */
+  int64_t sweep_b;  /* window bucket of the last pool sweep */
+  /* traffic pools */
+  uint32_t *active; /* items with status IN / JUDGING; nactive atomic */
+  uint32_t nactive;
+  lt__judge_t *judge; /* FIFO of items waiting for judgement (due times grow) */
+  uint32_t jhead, jlen;
+  float *peers[LT_FEED_MAX_POOLS]; /* ring of the scores of the last judged */
+  uint32_t npeers[LT_FEED_MAX_POOLS], peer_head[LT_FEED_MAX_POOLS];
+  float *sorted; /* scratch for thresholds */
+  uint64_t dur_plays[LT_RANKER_DUR_BUCKETS], dur_done[LT_RANKER_DUR_BUCKETS];
+  uint64_t all_plays, all_done;
+  /* fairness and AIGC windows */
+  int64_t bucket_ms, last_b1;
+  uint64_t win_all[LT__FAIR_BUCKETS], win_aigc[LT__FAIR_BUCKETS];
+  uint32_t since_update;
+  uint32_t *fair_list, nfair, fair_cap;
+  uint64_t *fair_tmp;
+  float gini, strength, aigc_share, aigc_penalty; /* atomics */
+  uint32_t fair_creators, fair_discounted;
+  uint32_t in_pool[LT_FEED_MAX_POOLS]; /* items serving each pool (atomic) */
+  uint64_t window_impressions;
+  /* counters (writer: plain; requests: atomic) */
+  uint64_t entered, promoted[LT_FEED_MAX_POOLS], left, graduated, expired, pool_full;
+  uint64_t explore_served, seen_filtered, aigc_capped, neg_discounted, fair_applied;
+} lt__pol_t;
+
+int lt__pol_init(lt_feed_t *f);
+void lt__pol_free(lt_feed_t *f);
+/* Applies one durable record (log order) to the policy state. */
+void lt__pol_observe(lt_feed_t *f, const lt_record_t *r);
+/* Quota of pool stage. */
+uint32_t lt__pol_quota(const lt_feed_t *f, int stage);
+/* The policy view of an item, or NULL when the policies never saw it. */
+const lt__pol_item_t *lt__pol_item(const lt_feed_t *f, uint32_t item);
+/* Copies the items the user was shown at or after since_ms into out (at
+ * most max); returns how many. */
+size_t lt__pol_seen(lt_feed_t *f, uint32_t user, int64_t since_ms, uint32_t *out, size_t max);
+/* Copies the user's not_interested entries at or after since_ms; returns
+ * how many (at most LT__NEG_N). */
+size_t lt__pol_neg(lt_feed_t *f, uint32_t user, int64_t since_ms, lt__neg_t *out);
+/* The fairness discount of a creator now (0 when none). */
+float lt__pol_creator_penalty(const lt_feed_t *f, uint32_t creator);
+/* Prometheus lines of the policies. */
+void lt__pol_metrics(const lt_feed_t *f, FILE *out);
 
 struct lt_feed {
   lt_state_t *st;
@@ -32,8 +134,9 @@ struct lt_feed {
 
   lt_ranker_t *ranker; /* written by lt_feed_observe only; read lock-free */
 
-  /* written by requests (any thread), read by lt_feed_observe: slot =
-   * hash(request id, item), word = tag bits | source (atomic words) */
+  /* written by requests (any thread), read by lt_feed_observe and
+   * lt_feed_annotate: slot = hash(request id, item), word = 32 tag bits |
+   * propensity (bfloat16) | exploration code | source (atomic words) */
   uint64_t served[1u << LT__SERVED_BITS];
   /* written by lt_feed_observe, read by requests: rings of item ids,
    * LT_NONE when empty; heads count every push (atomic) */
@@ -50,6 +153,8 @@ struct lt_feed {
   uint64_t lat_count, lat_sum_ns, lat_bucket[LT__LAT_BUCKETS];
   uint64_t train_runs, train_failures, save_failures, models_rejected, observed;
   double train_seconds_last, stage_seconds[LT_MODELS_STAGES]; /* written under train_lock */
+
+  lt__pol_t pol; /* the distribution policies' state (policy.c) */
 };
 
 /* Latency bucket bounds in seconds (the last is +Inf). */
@@ -59,9 +164,19 @@ extern const double lt__lat_bounds[LT__LAT_BUCKETS - 1];
 lt_models_t *lt__feed_models(lt_feed_t *f);
 
 /* Attribution of served items: remembers that request id rid showed item
- * from source; lt__feed_served_source finds it again (LT_RANKER_NO_SOURCE when
- * unknown or overwritten). */
-void lt__feed_served_put(lt_feed_t *f, const char *rid, size_t n, uint32_t item, int source);
+ * from source with the given propensity and exploration code;
+ * lt__feed_served_get finds them again (returns 0 when unknown or
+ * overwritten). */
+void lt__feed_served_put(lt_feed_t *f, const char *rid, size_t n, uint32_t item, int source,
+                         float propensity, uint8_t explore);
+typedef struct lt__served {
+  int source;
+  float propensity;
+  uint8_t explore;
+} lt__served_t;
+int lt__feed_served_get(const lt_feed_t *f, const char *rid, size_t n, uint32_t item,
+                        lt__served_t *out);
+/* The source of a served item, LT_RANKER_NO_SOURCE when unknown. */
 int lt__feed_served_source(const lt_feed_t *f, const char *rid, size_t n, uint32_t item);
 
 static inline void lt__count(uint64_t *c, uint64_t d) {

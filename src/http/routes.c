@@ -8,6 +8,7 @@
  * feed engine; they never take the store's writer lock.
  */
 #include "http/http_int.h"
+#include "http/routes_ads.h"
 #include "http/routes_stats.h"
 
 #include "core/clock.h"
@@ -22,6 +23,8 @@
 #define R(r) (&(r)->out)
 
 static lt_state_t *state_of(lt__req_t *r) { return lt_store_state(r->srv->store); }
+
+lt_ads_t *lt__srv_ads(const lt_server_t *s) { return s->opts.ads; }
 
 /* Maps a store error to an answer. */
 static void store_error(lt__req_t *r, int rc) {
@@ -131,6 +134,8 @@ static void h_events_post(lt__req_t *r) {
   if (atomic && nrej) {
     rc = LT_EINVAL;
   } else {
+    /* ad events are billed the auction's price, never what a client sends */
+    if (s->opts.ads) lt_ads_stamp(s->opts.ads, recs, m);
     rc = lt_store_write(s->store, recs, m, atomic, status, why, &res);
     for (size_t i = 0; i < m; i++)
       if (status[i] == LT_EINVAL) rej[nrej++] = (lt_json_reject_t){index[i], why[i] ? why[i] : "invalid"};
@@ -233,10 +238,20 @@ static void put_item_json(lt__req_t *r, uint32_t iid) {
                 ", \"watch_ms\": %" PRIu64 ", \"completions\": %" PRIu64 ", \"likes\": %" PRIu64
                 ", \"comments\": %" PRIu64 ", \"shares\": %" PRIu64 ", \"follows\": %" PRIu64
                 ", \"not_interested\": %" PRIu64 ", \"purchases\": %" PRIu64
-                ", \"gmv_cents\": %" PRIu64 ", \"gift_cents\": %" PRIu64 "}, \"popularity\": %.4f}\n",
+                ", \"gmv_cents\": %" PRIu64 ", \"gift_cents\": %" PRIu64 "}, \"popularity\": %.4f",
                 c->impressions, c->plays, c->watch_ms, c->completions, c->likes, c->comments,
                 c->shares, c->follows, c->not_interested, c->purchases, c->gmv_cents,
                 c->gift_cents, lt_state_item_pop(st, iid, lt_now_ms()));
+  /* the traffic pool (feed.h lt_feed_item_pool) */
+  lt_feed_pool_info_t pi;
+  if (lt_feed_item_pool(r->srv->feed, iid, &pi) == LT_OK)
+    lt_buf_printf(o,
+                  ", \"pool\": {\"status\": \"%s\", \"stage\": %d, \"reached\": %d, "
+                  "\"impressions\": %u, \"quota\": %u, \"engagement\": %.4f, \"score\": %.4f, "
+                  "\"threshold\": %.4f}",
+                  pi.status_name, pi.stage, pi.reached, pi.impressions, pi.quota, pi.engagement,
+                  pi.score, pi.threshold);
+  lt_buf_put(o, "}\n", 2);
 }
 
 static void h_item_get(lt__req_t *r) {
@@ -592,6 +607,7 @@ const lt__route_t lt__routes[] = {
     {"GET", "/v1/stats/creators/{id}", AUTH_READ, lt__h_stats_creator},
     {"GET", "/v1/stats/items/{id}", AUTH_READ, lt__h_stats_item},
     {"GET", "/v1/stats/top", AUTH_READ, lt__h_stats_top},
+    {"GET", "/v1/stats/revenue", AUTH_READ, lt__h_stats_revenue},
     {"GET", "/v1/reports/watch-time", AUTH_READ, lt__h_report_watch_time},
     {"POST", "/v1/events", AUTH_WRITE, h_events_post},
     {"GET", "/v1/feed", AUTH_READ, h_feed},
@@ -607,6 +623,13 @@ const lt__route_t lt__routes[] = {
     {"DELETE", "/v1/users/{id}/follows/{creator}", AUTH_WRITE, h_follow_delete},
     {"GET", "/v1/creators/{id}", AUTH_READ, h_creator_get},
     {"PUT", "/v1/creators/{id}", AUTH_WRITE, h_creator_put},
+    {"POST", "/v1/campaigns", AUTH_WRITE, lt__h_campaigns_post},
+    {"GET", "/v1/campaigns", AUTH_READ, lt__h_campaigns_list},
+    {"GET", "/v1/campaigns/{id}", AUTH_READ, lt__h_campaign_get},
+    {"PUT", "/v1/campaigns/{id}", AUTH_WRITE, lt__h_campaign_put},
+    {"POST", "/v1/campaigns/{id}/pause", AUTH_WRITE, lt__h_campaign_pause},
+    {"POST", "/v1/campaigns/{id}/resume", AUTH_WRITE, lt__h_campaign_resume},
+    {"GET", "/v1/campaigns/{id}/report", AUTH_READ, lt__h_campaign_report},
     {"POST", "/v1/admin/train", AUTH_WRITE, h_admin_train},
     {"POST", "/v1/admin/snapshot", AUTH_WRITE, h_admin_snapshot},
 };

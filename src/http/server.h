@@ -15,6 +15,7 @@
 #ifndef LT_HTTP_SERVER_H
 #define LT_HTTP_SERVER_H
 
+#include "ads/ads.h"
 #include "feed/feed.h"
 #include "state/store.h"
 #include "stats/stats.h"
@@ -42,6 +43,9 @@ typedef struct lt_server_opts {
   /* log-derived analytics for /v1/stats/{ecosystem,creators,top} and the
    * dashboard (may be NULL: those routes answer 503); outlives the server */
   lt_stats_t *stats;
+  /* ads engine for /v1/campaigns*, /v1/stats/revenue and pricing ad events
+   * (lt_ads_stamp); may be NULL: those routes answer 503; outlives the server */
+  lt_ads_t *ads;
 } lt_server_opts_t;
 
 void lt_server_opts_default(lt_server_opts_t *o);

@@ -898,7 +898,9 @@ __attribute__((unused)) static int log_check_locked(const lt_log_t *log) {
 static void fail_locked(lt_log_t *log, int rc) {
   if (!log->failed) {
     log->failed = 1;
-    log->fail_rc = rc;
+    /* a failed write or fsync is an i/o failure whatever errno said (EFBIG
+     * or EINVAL from the kernel must not read as a caller's mistake) */
+    log->fail_rc = rc == LT_ENOSPACE ? LT_ENOSPACE : LT_EIO;
   }
 }
 
@@ -933,6 +935,7 @@ static int flush_locked(lt_log_t *log, int do_sync) {
   log->flushing = 0;
   if (rc) {
     fail_locked(log, rc);
+    rc = log->fail_rc;
   } else {
     log->written_end = start + n;
     if (do_sync) log->durable_end = start + n;

@@ -186,6 +186,9 @@ int lt_state_save(const lt_state_t *st, FILE *f) {
     }
   int32_t d0 = st->totals.events ? st->totals.min_day : 0;
   int32_t d1 = st->totals.events ? st->totals.max_day + 1 : 0;
+  if (d0 < 0) d0 = 0;
+  if (d1 > LT__MAX_DAYS) d1 = LT__MAX_DAYS;
+  if (d1 < d0) d1 = d0;
   lt_buf_svar(b, d0);
   lt_buf_uvar(b, (uint64_t)(d1 - d0));
   for (int32_t d = d0; d < d1; d++) put_day_totals(b, &st->days[d]);
@@ -245,8 +248,12 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
   st->totals.records = lt_rd_uvar(r);
   st->totals.min_ts_ms = lt_rd_svar(r);
   st->totals.max_ts_ms = lt_rd_svar(r);
-  st->totals.min_day = (int32_t)lt_rd_svar(r);
-  st->totals.max_day = (int32_t)lt_rd_svar(r);
+  int64_t min_day = lt_rd_svar(r), max_day = lt_rd_svar(r);
+  if (st->totals.events &&
+      (min_day < 0 || max_day >= LT__MAX_DAYS || min_day > max_day))
+    return LT_ECORRUPT;
+  st->totals.min_day = (int32_t)min_day;
+  st->totals.max_day = (int32_t)max_day;
   uint32_t count[LT_NS__COUNT];
   for (int ns = 0; ns < LT_NS__COUNT && !r->err; ns++) {
     count[ns] = rd_count(r, UINT32_MAX - 1);
