@@ -8,12 +8,16 @@ DATA ?= data
 ML100K ?= $(firstword $(wildcard ../shared/data/ml-100k/u.data shared/data/ml-100k/u.data))
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-fast test-asan bench bench-quick fuzz clean
+.PHONY: all deps deps-test build demo test test-fast test-asan bench bench-quick fuzz clean
 
 all: build
 
 deps:
 	@scripts/bootstrap.sh
+
+# the tests also drive the dashboard in Debian's chromium
+deps-test:
+	@scripts/bootstrap.sh browser
 
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -27,10 +31,10 @@ demo: build
 
 test: test-fast test-asan
 
-test-fast: build
+test-fast: build deps-test
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: deps
+test-asan: deps deps-test
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
