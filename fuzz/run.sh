@@ -17,7 +17,7 @@
 #
 # Usage: fuzz/run.sh [--time SECONDS] [--merge] [--seeds] [--build-only]
 #                    [--src DIR] [TARGET ...]
-#   TARGET  csv json_events import record snapshot log route (default: all)
+#   TARGET  csv json_events import record snapshot log route ads (default: all)
 #   --time  seconds per target (default 30)
 #   --merge minimise the scratch corpus into fuzz/corpus/<t> afterwards
 #   --seeds regenerate the seeds of record/snapshot/log/route (gen_seeds.c)
@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-ALL=(csv json_events import record snapshot log route)
+ALL=(csv json_events import record snapshot log route ads)
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 for t in "${TARGETS[@]}"; do
   [ -f "fuzz/fuzz_$t.c" ] || { echo "fuzz/run.sh: no target fuzz/fuzz_$t.c" >&2; exit 2; }
@@ -52,7 +52,7 @@ done
 if ! command -v clang >/dev/null; then scripts/bootstrap.sh fuzz; fi
 
 declare -A MAXLEN=([csv]=4096 [json_events]=8192 [import]=4096 [record]=4096
-                   [snapshot]=16384 [log]=8192 [route]=4096)
+                   [snapshot]=16384 [log]=8192 [route]=4096 [ads]=4096)
 OUT=$ROOT/fuzz/out
 mkdir -p "$OUT/obj" "$OUT/findings" "$OUT/corpus"
 # targets write files (log segments, a store): tmpfs when there is one
