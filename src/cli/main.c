@@ -19,7 +19,7 @@ static const struct {
     {"import", lt_cmd_import, "import events: kuairec | movielens | csv | ndjson | users FILE"},
     {"stats", lt_cmd_stats, "users, items, creators, events, days covered, log size"},
     {"serve", lt_cmd_serve, "serve the HTTP API (feeds, events, catalog, metrics)"},
-    {"report", lt_cmd_report, "reports: watch-time | platform | ecosystem (table, CSV, JSON)"},
+    {"report", lt_cmd_report, "reports: watch-time | platform | ecosystem | revenue (table, CSV, JSON)"},
     {"train", lt_cmd_train, "one training pass (iALS, co-watch, ANN), time per stage"},
     {"recommend", lt_cmd_recommend, "top-N items for users: user<TAB>item<TAB>rank<TAB>score"},
     {"eval", lt_cmd_eval, "offline evaluation: Recall@20 / NDCG@20 against baselines"},
