@@ -1001,7 +1001,7 @@ uint32_t lt_ads_campaign_count(lt_ads_t *a) {
 
 /* ---- campaign JSON -------------------------------------------------------- */
 
-static void jstr(lt_buf_t *b, const char *s) { lt__ads_json_str(b, s, strlen(s)); }
+static void jstr(lt_buf_t *b, const char *s) { lt_buf_json_str(b, s, strlen(s)); }
 
 static void jtime(lt_buf_t *b, int64_t ms) {
   if (ms)

@@ -309,7 +309,5 @@ static inline int64_t lt__sat_add(int64_t x, int64_t y) {
   return __builtin_add_overflow(x, y, &r) ? (y > 0 ? INT64_MAX : INT64_MIN) : r;
 }
 
-/* JSON string literal (quotes and escapes). */
-void lt__ads_json_str(lt_buf_t *b, const char *s, size_t n);
 
 #endif

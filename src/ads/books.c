@@ -129,23 +129,6 @@ void lt__books_item(lt_ads_t *a, uint32_t item, uint32_t creator, int live, int 
 
 /* ---- JSON helpers ------------------------------------------------------ */
 
-void lt__ads_json_str(lt_buf_t *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  lt_buf_u8(b, '"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      lt_buf_u8(b, '\\');
-      lt_buf_u8(b, c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      lt_buf_put(b, e, 6);
-    } else {
-      lt_buf_u8(b, c);
-    }
-  }
-  lt_buf_u8(b, '"');
-}
 
 static int64_t to_cents(int64_t ucents) {
   if (ucents >= 0) return (ucents / 500000 + 1) / 2; /* half up */
@@ -251,7 +234,7 @@ int lt_ads_revenue_write(const lt_ads_revenue_t *r, const char *tz, int fmt, lt_
   lt_ads_revenue_lines_t sum = {0, 0, 0, 0, 0}, l;
   if (fmt == LT_ADS_FMT_JSON) {
     lt_buf_printf(b, "{\"from\": \"%s\", \"to\": \"%s\", \"timezone\": ", f, t);
-    lt__ads_json_str(b, tz ? tz : "", tz ? strlen(tz) : 0);
+    lt_buf_json_str(b, tz ? tz : "", tz ? strlen(tz) : 0);
     lt_buf_printf(b, ", \"currency\": \"cents\", \"commission_bps\": %u, \"days\": [",
                   r->commission_bps);
     for (uint32_t i = 0; i < r->ndays; i++) {
@@ -457,9 +440,9 @@ int lt_ads_campaign_report(lt_ads_t *a, uint32_t cid, int32_t from, int32_t to, 
                      "ecpm_cents,ctr\r\n");
   } else {
     lt_buf_put(b, "{\"campaign\": ", 13);
-    lt__ads_json_str(b, name, strlen(name));
+    lt_buf_json_str(b, name, strlen(name));
     lt_buf_printf(b, ", \"from\": \"%s\", \"to\": \"%s\", \"timezone\": ", f, t);
-    lt__ads_json_str(b, tz, strlen(tz));
+    lt_buf_json_str(b, tz, strlen(tz));
     lt_buf_put(b, ", \"days\": [", 11);
   }
   for (uint32_t d = 0; d < nd; d++) {

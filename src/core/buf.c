@@ -79,6 +79,24 @@ void lt_buf_str(lt_buf_t *b, const char *s, size_t n) {
   lt_buf_put(b, s, n);
 }
 
+void lt_buf_json_str(lt_buf_t *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  lt_buf_u8(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      lt_buf_u8(b, '\\');
+      lt_buf_u8(b, c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      lt_buf_put(b, e, 6);
+    } else {
+      lt_buf_u8(b, c);
+    }
+  }
+  lt_buf_u8(b, '"');
+}
+
 int lt_buf_printf(lt_buf_t *b, const char *fmt, ...) {
   va_list ap;
   for (int pass = 0; pass < 2; pass++) {

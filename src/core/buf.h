@@ -32,6 +32,9 @@ void lt_buf_svar(lt_buf_t *b, int64_t v);
 void lt_buf_f32(lt_buf_t *b, float v);
 /* length-prefixed bytes (uvar length) */
 void lt_buf_str(lt_buf_t *b, const char *s, size_t n);
+/* Appends s[0..n) as a JSON string literal, quotes included: '"' and '\\'
+ * escaped, control characters and DEL as \u00XX; other bytes as they are. */
+void lt_buf_json_str(lt_buf_t *b, const char *s, size_t n);
 /* printf-append; returns 0 or LT_ENOMEM */
 int lt_buf_printf(lt_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

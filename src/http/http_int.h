@@ -84,8 +84,7 @@ int lt__arg_u32(lt__req_t *r, const char *name, uint32_t def, uint32_t lo, uint3
 int lt__param_ok(lt__req_t *r, uint32_t i);
 
 /* JSON writer helpers (append to b). */
-void lt__json_str(lt_buf_t *b, const char *s, size_t n);
-static inline void lt__json_cstr(lt_buf_t *b, const char *s) { lt__json_str(b, s, strlen(s)); }
+static inline void lt__json_cstr(lt_buf_t *b, const char *s) { lt_buf_json_str(b, s, strlen(s)); }
 
 extern const lt__route_t lt__routes[];
 extern const size_t lt__nroutes;

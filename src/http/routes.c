@@ -394,7 +394,7 @@ static void h_similar(lt__req_t *r) {
   }
   lt_state_t *st = state_of(r);
   lt_buf_printf(R(r), "{\"item\": ");
-  lt__json_str(R(r), r->params[0].p, r->params[0].n);
+  lt_buf_json_str(R(r), r->params[0].p, r->params[0].n);
   lt_buf_printf(R(r), ", \"model_version\": %" PRIu64 ", \"items\": [",
                 lt_feed_model_version(r->srv->feed));
   for (uint32_t i = 0; i < count; i++) {
@@ -441,7 +441,7 @@ static void h_feed(lt__req_t *r) {
   lt_buf_put(o, "{\"request_id\": ", 15);
   lt__json_cstr(o, res->request_id);
   lt_buf_printf(o, ", \"user\": ");
-  lt__json_str(o, user, ul);
+  lt_buf_json_str(o, user, ul);
   lt_buf_printf(o, ", \"model_version\": %" PRIu64 ", \"items\": [", res->model_version);
   for (uint32_t i = 0; i < res->n; i++) {
     const lt_feed_entry_t *e = &res->items[i];
@@ -489,7 +489,7 @@ static void h_user_get(lt__req_t *r) {
   lt_state_user_info(st, uid, &ui);
   lt_buf_t *o = R(r);
   lt_buf_put(o, "{\"id\": ", 7);
-  lt__json_str(o, r->params[0].p, r->params[0].n);
+  lt_buf_json_str(o, r->params[0].p, r->params[0].n);
   uint32_t ids[64];
   size_t n = lt_state_user_groups(st, uid, ids, 64);
   lt_buf_put(o, ", \"groups\": [", 13);
@@ -544,7 +544,7 @@ static void h_creator_get(lt__req_t *r) {
   lt_creator_info_t ci;
   lt_state_creator_info(state_of(r), cid, &ci);
   lt_buf_put(R(r), "{\"id\": ", 7);
-  lt__json_str(R(r), r->params[0].p, r->params[0].n);
+  lt_buf_json_str(R(r), r->params[0].p, r->params[0].n);
   lt_buf_printf(R(r),
                 ", \"followers\": %" PRIu64 ", \"items\": %" PRIu64 ", \"impressions\": %" PRIu64
                 ", \"watch_ms\": %" PRIu64 ", \"first_seen\": %.3f}\n",

@@ -65,23 +65,6 @@ static int rate_ok(lt_server_t *s, uint64_t key) {
 
 /* ---- helpers for handlers ------------------------------------------ */
 
-void lt__json_str(lt_buf_t *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  lt_buf_u8(b, '"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      lt_buf_u8(b, '\\');
-      lt_buf_u8(b, c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      lt_buf_put(b, e, 6);
-    } else {
-      lt_buf_u8(b, c);
-    }
-  }
-  lt_buf_u8(b, '"');
-}
 
 void lt__error(lt__req_t *r, unsigned status, const char *code, const char *fmt, ...) {
   char msg[512];

@@ -32,27 +32,10 @@ int lt_stats_fmt_parse(const char *s, int *fmt) {
   return LT_OK;
 }
 
-void lt_stats_json_str(lt_buf_t *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  lt_buf_u8(b, '"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      lt_buf_u8(b, '\\');
-      lt_buf_u8(b, c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      lt_buf_put(b, e, 6);
-    } else {
-      lt_buf_u8(b, c);
-    }
-  }
-  lt_buf_u8(b, '"');
-}
 
 static void jstr(lt_buf_t *b, const char *s) {
   if (s)
-    lt_stats_json_str(b, s, strlen(s));
+    lt_buf_json_str(b, s, strlen(s));
   else
     lt_buf_put(b, "null", 4);
 }

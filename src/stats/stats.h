@@ -272,7 +272,5 @@ int lt_stats_top_write(const lt_stats_creator_t *cr, size_t ncr, const lt_stats_
                        size_t nit, int32_t from, int32_t to, int by, lt_buf_t *out);
 /* JSON object of one item. */
 int lt_stats_item_write(const lt_stats_item_t *it, lt_buf_t *out);
-/* A JSON string literal of s[0..n) (quotes, escapes). */
-void lt_stats_json_str(lt_buf_t *out, const char *s, size_t n);
 
 #endif
