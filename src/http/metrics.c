@@ -95,6 +95,20 @@ void lt__metrics(lt__req_t *r) {
                 t.items, t.creators, lt_log_bytes(lt_store_log(s->store)),
                 lt_log_fsync_count(lt_store_log(s->store)), rss_bytes(),
                 (lt_now_ms() - s->started_ms) / 1000.0);
+  uint64_t fh[LT_LOG_FSYNC_BUCKETS + 1], fsum, fcum = 0;
+  lt_log_fsync_latency(lt_store_log(s->store), fh, &fsum);
+  lt_buf_printf(o, "# HELP laotie_log_fsync_seconds Latency of the event log's data fsyncs.\n"
+                   "# TYPE laotie_log_fsync_seconds histogram\n");
+  for (int b = 0; b < LT_LOG_FSYNC_BUCKETS; b++) {
+    fcum += fh[b];
+    lt_buf_printf(o, "laotie_log_fsync_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                  lt_log_fsync_bounds_us[b] / 1e6, fcum);
+  }
+  fcum += fh[LT_LOG_FSYNC_BUCKETS];
+  lt_buf_printf(o,
+                "laotie_log_fsync_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+                "laotie_log_fsync_seconds_sum %.6f\nlaotie_log_fsync_seconds_count %" PRIu64 "\n",
+                fcum, fsum / 1e9, fcum);
   char *text = NULL;
   size_t len = 0;
   FILE *mf = open_memstream(&text, &len);

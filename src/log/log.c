@@ -97,6 +97,7 @@
 #include "log/log.h"
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/hash.h"
 
@@ -158,6 +159,7 @@ struct lt_log {
   int bg_started, bg_stop;
   /* Atomic counters and test hooks. */
   uint64_t disk_bytes, fsyncs;
+  uint64_t fsync_ns, fsync_hist[LT_LOG_FSYNC_BUCKETS + 1]; /* data fsyncs' latency */
   uint32_t nsegs;
   int fault_write, fault_fsync;
 };
@@ -233,9 +235,17 @@ static int sync_fd(lt_log_t *log, int fd, int data) {
     if (e) return lt_err_from_errno(e);
   }
   int r;
+  uint64_t t0 = lt_mono_ns();
   do
     r = data ? fdatasync(fd) : fsync(fd);
   while (r < 0 && errno == EINTR);
+  if (data) {
+    uint64_t ns = lt_mono_ns() - t0;
+    size_t b = 0;
+    while (b < LT_LOG_FSYNC_BUCKETS && ns > lt_log_fsync_bounds_us[b] * 1000ull) b++;
+    __atomic_add_fetch(&log->fsync_hist[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&log->fsync_ns, ns, __ATOMIC_RELAXED);
+  }
   return r < 0 ? errno_rc() : 0;
 }
 
@@ -1096,6 +1106,16 @@ uint64_t lt_log_end(const lt_log_t *log) {
 
 uint64_t lt_log_bytes(const lt_log_t *log) {
   return log ? __atomic_load_n(&log->disk_bytes, __ATOMIC_RELAXED) : 0;
+}
+
+const uint32_t lt_log_fsync_bounds_us[LT_LOG_FSYNC_BUCKETS] = {100,  250,   500,   1000,
+                                                               2500, 10000, 50000, 250000};
+
+void lt_log_fsync_latency(const lt_log_t *log, uint64_t counts[LT_LOG_FSYNC_BUCKETS + 1],
+                          uint64_t *sum_ns) {
+  for (size_t b = 0; b <= LT_LOG_FSYNC_BUCKETS; b++)
+    counts[b] = log ? __atomic_load_n(&log->fsync_hist[b], __ATOMIC_RELAXED) : 0;
+  *sum_ns = log ? __atomic_load_n(&log->fsync_ns, __ATOMIC_RELAXED) : 0;
 }
 
 uint64_t lt_log_fsync_count(const lt_log_t *log) {

@@ -176,6 +176,15 @@ void lt_log_reader_close(lt_log_reader_t *r);
  * directories): lets tests check that group commit batches. */
 uint64_t lt_log_fsync_count(const lt_log_t *log);
 
+/* Latency of the data fdatasyncs so far: counts[b] of them took at most
+ * lt_log_fsync_bounds_us[b] microseconds (and more than the bucket before);
+ * counts[LT_LOG_FSYNC_BUCKETS] took longer than the last bound; *sum_ns is
+ * their total time. For /metrics. */
+#define LT_LOG_FSYNC_BUCKETS 8
+extern const uint32_t lt_log_fsync_bounds_us[LT_LOG_FSYNC_BUCKETS];
+void lt_log_fsync_latency(const lt_log_t *log, uint64_t counts[LT_LOG_FSYNC_BUCKETS + 1],
+                          uint64_t *sum_ns);
+
 typedef enum { LT_LOG_FAULT_WRITE = 1, LT_LOG_FAULT_FSYNC = 2 } lt_log_fault_t;
 /* Makes the next data write (after writing half of its bytes: a short write)
  * or the next data fdatasync of this handle fail with errno err. */

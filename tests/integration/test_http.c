@@ -207,6 +207,8 @@ static void catalog_feed_and_similar_work(void **state) {
          "\"accepted\": 1");
   expect(e, "GET", "/healthz", NULL, NULL, 200, "\"status\": \"ok\"");
   expect(e, "GET", "/metrics", NULL, NULL, 200, "laotie_http_requests_total");
+  expect(e, "GET", "/metrics", NULL, NULL, 200, "laotie_log_fsync_seconds_bucket{le=\"+Inf\"}");
+  expect(e, "GET", "/metrics", NULL, NULL, 200, "laotie_http_request_seconds_bucket");
   expect(e, "GET", "/v1/stats", NULL, NULL, 200, "\"events\"");
 }
 
