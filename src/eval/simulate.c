@@ -24,10 +24,11 @@
  *     Poisson(2) initial follows among creators of their topics.
  * A user u shown item i has affinity a = 2.5 <u, v_i> + quality_i - 0.8
  * (if averse and i is AIGC) + 0.4 (if u follows the creator). A video is
- * watched for ratio r = exp(-1.25 + 0.55 a - 0.15 ln(duration / 14 s) +
- * 0.6 N(0, 1)) of its duration, capped at 6 (replays): for a well-matched
- * item the median is about 0.8-1.0 with a long tail above 1, for an
- * unmatched one about 0.3 (KuaiRec's watch ratio: median ~0.8, long tail).
+ * watched for ratio r = exp(-0.9 + 0.55 a - 0.15 ln(duration / 14 s) +
+ * 0.6 N(0, 1)) of its duration, capped at 6 (replays): about 1.2 at the
+ * median for a well-matched item, 0.4 for an unmatched one, so that the
+ * daily median under laotie's feed comes out near 0.75 with a long tail
+ * above 1 (KuaiRec's logged watch ratio: median ~0.8, long tail).
  * A live room holds 20 s x exp(0.6 a + 0.7 N). Then like with probability
  * sigmoid(-5.5 + a + [r >= 1] + like bias), follow sigmoid(-7 + a +
  * [r >= 1]), not_interested sigmoid(-4.5 - 1.2 a).
@@ -41,7 +42,7 @@
  * user's x Gamma(2, 1/2)) or 100 items. Satisfaction is an average of
  * min(r, 1.5) moving by 0.2 per session (0.6 at the start); at the end of
  * a day each user who was active leaves for good with probability
- * max(0, 0.5 (0.45 - satisfaction)) — "users who stopped returning".
+ * max(0, 0.5 (0.6 - satisfaction)) — "users who stopped returning".
  * Each page's events are one lt_store_write (impressions carry the
  * request id, position, propensity and exploration code the feed gave).
  *
@@ -863,7 +864,7 @@ static int session(run_t *r, uint32_t u, int64_t t) {
         watch = 20000.0 * exp(0.6 * a + 0.7 * rnorm(&r->rng));
         if (watch > 2 * HOUR_MS) watch = 2 * HOUR_MS;
       } else {
-        double mu = -1.25 + 0.55 * a - 0.15 * log(it->duration_ms / 14000.0);
+        double mu = -0.9 + 0.55 * a - 0.15 * log(it->duration_ms / 14000.0);
         ratio = exp(mu + 0.6 * rnorm(&r->rng));
         if (ratio > 6) ratio = 6;
         watch = ratio * it->duration_ms;
@@ -1023,7 +1024,7 @@ static int run_day(run_t *r, uint32_t d) {
   /* who leaves */
   for (uint32_t u = 0; u < w->nusers; u++) {
     if (!r->active_today[u]) continue;
-    double p = 0.5 * (0.45 - r->sat[u]);
+    double p = 0.5 * (0.6 - r->sat[u]);
     if (p > 0 && runit(&r->rng) < p) r->churned[u] = 1;
   }
   /* learn from the day */
