@@ -26,9 +26,7 @@ static int open_engine(lt_config_t *cfg, lt_store_t **store, lt_feed_t **feed) {
   char mdir[600];
   snprintf(mdir, sizeof mdir, "%s/models", cfg->data_dir);
   mkdir(mdir, 0700);
-  lt_feed_opts_t fo;
-  lt_feed_opts_default(&fo);
-  int rc = lt_feed_new(lt_store_state(*store), &fo, mdir, feed);
+  int rc = lt_feed_new(lt_store_state(*store), &cfg->feed, mdir, feed);
   if (rc) {
     fprintf(stderr, "laotie: feed engine: %s\n", lt_strerror(rc));
     lt_store_close(*store, 0);

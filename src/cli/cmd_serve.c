@@ -221,12 +221,17 @@ int lt_cmd_serve(int argc, char **argv) {
   char mdir[600];
   snprintf(mdir, sizeof mdir, "%s/models", cfg.data_dir);
   mkdir(mdir, 0700);
-  lt_feed_opts_t fo;
-  lt_feed_opts_default(&fo);
   lt_feed_t *feed = NULL;
-  rc = lt_feed_new(lt_store_state(store), &fo, mdir, &feed);
+  rc = lt_feed_new(lt_store_state(store), &cfg.feed, mdir, &feed);
+  if (!rc) { /* the policies' state (seen, pools, fairness) is a function of the log */
+    char ldir[600];
+    snprintf(ldir, sizeof ldir, "%s/log", cfg.data_dir);
+    rc = lt_feed_replay(feed, ldir, 0, NULL);
+    if (rc == LT_ENOTFOUND) rc = LT_OK;
+  }
   if (rc) {
     fprintf(stderr, "laotie serve: feed engine: %s\n", lt_strerror(rc));
+    lt_feed_free(feed);
     lt_store_close(store, 0);
     lt_ads_free(ads);
     return 1;

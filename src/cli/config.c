@@ -55,6 +55,7 @@ void lt_config_default(lt_config_t *c) {
   c->max_batch_events = 10000;
   lt_store_opts_default(&c->store);
   lt_ads_opts_default(&c->ads);
+  lt_feed_opts_default(&c->feed);
 }
 
 static char *trim(char *s) {
@@ -91,7 +92,11 @@ int lt_config_set(lt_config_t *c, const char *key, const char *value, char *err,
     else *(double *)field = v;
     return LT_OK;
   }
-  snprintf(err, errlen, "unknown key '%s'", key);
+  /* the feed's own keys (policies, fusion weights: docs/policies.md) */
+  char ferr[256] = "";
+  if (lt_feed_opts_set(&c->feed, key, value, ferr, sizeof ferr) == LT_OK) return LT_OK;
+  if (ferr[0] && !strstr(ferr, "unknown")) snprintf(err, errlen, "%s", ferr);
+  else snprintf(err, errlen, "unknown key '%s'", key);
   return LT_EINVAL;
 }
 

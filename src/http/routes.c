@@ -136,6 +136,8 @@ static void h_events_post(lt__req_t *r) {
   } else {
     /* ad events are billed the auction's price, never what a client sends */
     if (s->opts.ads) lt_ads_stamp(s->opts.ads, recs, m);
+    /* impressions get the propensity and exploration code the feed served */
+    lt_feed_annotate(s->feed, recs, m);
     rc = lt_store_write(s->store, recs, m, atomic, status, why, &res);
     for (size_t i = 0; i < m; i++)
       if (status[i] == LT_EINVAL) rej[nrej++] = (lt_json_reject_t){index[i], why[i] ? why[i] : "invalid"};
