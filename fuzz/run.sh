@@ -17,7 +17,8 @@
 #
 # Usage: fuzz/run.sh [--time SECONDS] [--merge] [--seeds] [--build-only]
 #                    [--src DIR] [TARGET ...]
-#   TARGET  csv json_events import record snapshot log route ads (default: all)
+#   TARGET  a fuzz/fuzz_<TARGET>.c: csv json_events import record snapshot
+#           log route ads ... (default: every fuzz/fuzz_*.c)
 #   --time  seconds per target (default 30)
 #   --merge minimise the scratch corpus into fuzz/corpus/<t> afterwards
 #   --seeds regenerate the seeds of record/snapshot/log/route (gen_seeds.c)
@@ -44,15 +45,18 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-ALL=(csv json_events import record snapshot log route ads)
+declare -A MAXLEN=([csv]=4096 [json_events]=8192 [import]=4096 [record]=4096
+                   [snapshot]=16384 [log]=8192 [route]=4096 [ads]=4096)
+# every fuzz/fuzz_<t>.c is a target
+ALL=()
+for f in fuzz/fuzz_*.c; do t=${f#fuzz/fuzz_}; ALL+=("${t%.c}"); done
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 for t in "${TARGETS[@]}"; do
   [ -f "fuzz/fuzz_$t.c" ] || { echo "fuzz/run.sh: no target fuzz/fuzz_$t.c" >&2; exit 2; }
+  [ -n "${MAXLEN[$t]:-}" ] || MAXLEN[$t]=4096
 done
 if ! command -v clang >/dev/null; then scripts/bootstrap.sh fuzz; fi
 
-declare -A MAXLEN=([csv]=4096 [json_events]=8192 [import]=4096 [record]=4096
-                   [snapshot]=16384 [log]=8192 [route]=4096 [ads]=4096)
 OUT=$ROOT/fuzz/out
 mkdir -p "$OUT/obj" "$OUT/findings" "$OUT/corpus"
 # targets write files (log segments, a store): tmpfs when there is one

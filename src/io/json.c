@@ -933,6 +933,7 @@ int lt_json_event_parse(const char *text, size_t len, int64_t now_ms, char *scra
 static int events_parse(const char *body, size_t len, int ndjson, int64_t now_ms, size_t max_events,
                         lt_json_batch_t *out) {
   if (!body && len) return body_fail(out, LT_EINVAL, "no body");
+  if (!body) body = ""; /* an empty request body: no NULL + 0 below */
   if (!max_events) max_events = LT_JSON_MAX_EVENTS;
   if (max_events > UINT32_MAX) max_events = UINT32_MAX;
 
