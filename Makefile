@@ -8,7 +8,7 @@ DATA ?= data
 ML100K ?= $(firstword $(wildcard ../shared/data/ml-100k/u.data shared/data/ml-100k/u.data))
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps deps-test build demo test test-fast test-asan bench bench-quick fuzz clean
+.PHONY: all deps deps-test build demo test test-fast test-asan bench bench-quick fuzz tsan crash soak clean
 
 all: build
 
@@ -46,6 +46,18 @@ bench: build
 bench-quick: build
 	@scripts/bootstrap.sh bench
 	@LAOTIE_BUILD=$(BUILD) bench/run --quick
+
+# longer checks (not in CI): fuzzing, ThreadSanitizer, the 25-round crash
+# test, the 30-minute soak (docs/reliability.md)
+FUZZ_TIME ?= 30
+fuzz:
+	@scripts/bootstrap.sh fuzz && fuzz/run.sh --time $(FUZZ_TIME)
+tsan: deps
+	@scripts/tsan.sh
+crash: build
+	@python3 tests/crash/crash_test.py --bin $(BUILD)/laotie --rounds 25
+soak: build
+	@BIN=$(BUILD)/laotie bench/soak.sh 30
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -9,7 +9,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
       libmicrohttpd-dev libcjson-dev libopenblas-dev libxxhash-dev libcmocka-dev
-      curl tzdata)
+      curl tzdata python3)
 for extra in "$@"; do
   case "$extra" in
     bench) pkgs+=(wrk nginx-light redis-server python3 python3-numpy python3-scipy python3-faiss) ;;
