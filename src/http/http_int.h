@@ -73,6 +73,9 @@ void lt__error(lt__req_t *r, unsigned status, const char *code, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 /* Sets a 2xx JSON answer whose body is already in r->out. */
 void lt__ok(lt__req_t *r, unsigned status);
+/* 1 when a[0..na) equals b[0..nb), in time that depends only on the
+ * lengths (for keys). */
+int lt__ct_equal(const char *a, size_t na, const char *b, size_t nb);
 /* Query argument or NULL. */
 const char *lt__arg(lt__req_t *r, const char *name);
 /* Parses a bounded unsigned query argument (default when absent).

@@ -408,14 +408,6 @@ static void chart(lt_buf_t *b, const char *id, const char *title, const char *no
 
 /* ---- dashboard auth --------------------------------------------------- */
 
-static int ct_eq(const char *a, size_t na, const char *b) {
-  size_t nb = strlen(b), n = na > nb ? na : nb;
-  unsigned diff = (unsigned)(na ^ nb);
-  for (size_t i = 0; i < n; i++)
-    diff |= (unsigned)((i < na ? (unsigned char)a[i] : 0) ^ (i < nb ? (unsigned char)b[i] : 0));
-  return diff == 0;
-}
-
 /* Decodes standard base64 into out (at most max bytes); returns the length
  * or -1 when malformed. */
 static long b64dec(const char *s, unsigned char *out, size_t max) {
@@ -457,7 +449,8 @@ static int dash_auth(lt__req_t *r) {
       nt = (size_t)(dec + n - colon - 1);
     }
   }
-  if (tok && (ct_eq(tok, nt, s->read_key) || ct_eq(tok, nt, s->api_key))) return 1;
+  if (tok && (lt__ct_equal(tok, nt, s->read_key, strlen(s->read_key)) ||
+              lt__ct_equal(tok, nt, s->api_key, strlen(s->api_key)))) return 1;
   r->challenge = "Basic realm=\"laotie dashboard\", charset=\"UTF-8\"";
   lt_buf_reset(R(r));
   lt_buf_printf(R(r), "<!doctype html><meta charset=\"utf-8\"><title>laotie</title>"

@@ -168,7 +168,7 @@ static void route(lt__req_t *r) {
 
 /* ---- auth ----------------------------------------------------------- */
 
-static int ct_equal(const char *a, size_t na, const char *b, size_t nb) {
+int lt__ct_equal(const char *a, size_t na, const char *b, size_t nb) {
   /* time depends only on the lengths, not on where the keys differ */
   unsigned diff = (unsigned)(na ^ nb);
   size_t n = na > nb ? na : nb;
@@ -190,8 +190,8 @@ static int authorise(lt__req_t *r, uint64_t *principal) {
     tok = h + 7;
     nt = strlen(tok);
   }
-  int is_admin = tok && ct_equal(tok, nt, s->api_key, strlen(s->api_key));
-  int is_reader = tok && s->read_key && ct_equal(tok, nt, s->read_key, strlen(s->read_key));
+  int is_admin = tok && lt__ct_equal(tok, nt, s->api_key, strlen(s->api_key));
+  int is_reader = tok && s->read_key && lt__ct_equal(tok, nt, s->read_key, strlen(s->read_key));
   if (is_admin) *principal = 1;
   else if (is_reader) *principal = 2;
   else { /* anonymous: by client address */
