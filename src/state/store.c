@@ -292,6 +292,19 @@ static int append_and_apply(lt_store_t *s, size_t n, const lt_record_t *recs, ui
   return LT_OK;
 }
 
+/* Waits (outside wlock) until the log is durable up to end. A failure
+ * means applied-but-not-durable records: the store refuses writes until
+ * reopened, which rebuilds the state from the log. */
+static int wait_durable(lt_store_t *s, uint64_t end) {
+  int rc = end ? lt_log_wait(s->log, end) : LT_OK;
+  if (rc) {
+    pthread_mutex_lock(&s->wlock);
+    s->failed = 1;
+    pthread_mutex_unlock(&s->wlock);
+  }
+  return rc;
+}
+
 int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic, int *status,
                    const char **why, lt_write_result_t *res) {
   lt_write_result_t r = {0, 0, 0};
@@ -342,15 +355,8 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
   r.accepted = (uint32_t)m;
   if (s->observer && m) s->observer(s->observer_ctx, s->acc, m);
   pthread_mutex_unlock(&s->wlock);
-  /* durability outside the lock: writers that queued meanwhile share the
-   * fsync. A failure here means applied-but-not-durable records: the store
-   * refuses writes until reopened, which rebuilds the state from the log. */
-  if (end && (rc = lt_log_wait(s->log, end))) {
-    pthread_mutex_lock(&s->wlock);
-    s->failed = 1;
-    pthread_mutex_unlock(&s->wlock);
-    r.accepted = 0;
-  }
+  /* durability outside the lock: writers that queued meanwhile share the fsync */
+  if ((rc = wait_durable(s, end))) r.accepted = 0;
   if (res) *res = r;
   return rc;
 out:
@@ -372,11 +378,7 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
     rc = s->enc.err ? s->enc.err : append_and_apply(s, 1, NULL, &end);
   }
   pthread_mutex_unlock(&s->wlock);
-  if (!rc && end && (rc = lt_log_wait(s->log, end))) {
-    pthread_mutex_lock(&s->wlock);
-    s->failed = 1;
-    pthread_mutex_unlock(&s->wlock);
-  }
+  if (!rc) rc = wait_durable(s, end);
   return rc;
 }
 
