@@ -93,8 +93,10 @@ static const char *dec_scan(lt_str_t s, dec_t *d) {
   return NULL;
 }
 
-/* A non-negative integer <= max ("12", "12.000"; not "12.5", "-1"). */
-static const char *parse_uint(lt_str_t s, uint64_t max, uint64_t *out) {
+/* The magnitude of an integer written as a plain decimal ("12",
+ * "12.000"; not "12.5", "1e3"), at most max; *neg gets its sign. */
+static const char *parse_magnitude(lt_str_t s, uint64_t max, const char *too_big, uint64_t *out,
+                                   int *neg) {
   dec_t d;
   const char *why = dec_scan(trim(s), &d);
   if (why) return why;
@@ -104,29 +106,32 @@ static const char *parse_uint(lt_str_t s, uint64_t max, uint64_t *out) {
   uint64_t v = 0;
   for (size_t i = 0; i < d.nip; i++) {
     unsigned dig = (unsigned)(d.ip[i] - '0');
-    if (v > (max - dig) / 10) return "is too large";
+    if (v > (max - dig) / 10) return too_big;
     v = v * 10 + dig;
   }
-  if (d.neg && v) return "must not be negative";
+  *out = v;
+  *neg = d.neg;
+  return NULL;
+}
+
+/* A non-negative integer <= max ("12", "12.000"; not "12.5", "-1"). */
+static const char *parse_uint(lt_str_t s, uint64_t max, uint64_t *out) {
+  uint64_t v;
+  int neg;
+  const char *why = parse_magnitude(s, max, "is too large", &v, &neg);
+  if (why) return why;
+  if (neg && v) return "must not be negative";
   *out = v;
   return NULL;
 }
 
 /* A signed integer with |v| <= max. */
 static const char *parse_int(lt_str_t s, uint64_t max, int64_t *out) {
-  dec_t d;
-  const char *why = dec_scan(trim(s), &d);
+  uint64_t v;
+  int neg;
+  const char *why = parse_magnitude(s, max, "is out of range", &v, &neg);
   if (why) return why;
-  if (d.has_exp) return "must be a plain integer";
-  for (size_t i = 0; i < d.nfp; i++)
-    if (d.fp[i] != '0') return "must be an integer";
-  uint64_t v = 0;
-  for (size_t i = 0; i < d.nip; i++) {
-    unsigned dig = (unsigned)(d.ip[i] - '0');
-    if (v > (max - dig) / 10) return "is out of range";
-    v = v * 10 + dig;
-  }
-  *out = d.neg ? -(int64_t)v : (int64_t)v;
+  *out = neg ? -(int64_t)v : (int64_t)v;
   return NULL;
 }
 
