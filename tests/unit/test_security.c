@@ -18,7 +18,11 @@
  *  4. per-key rate limits: one key over its budget gets 429 with
  *     Retry-After while another principal is still served;
  *  5. request and batch limits: 413 for a body over max_body and for a
- *     batch over max_batch, 400 for an id over max_id;
+ *     batch over max_batch, 400 for an id over max_id; a body declared
+ *     over max_body is answered 413 before it is read (the client that
+ *     declares 1 GB and sends 8 KB gets its answer and a closed
+ *     connection), a chunked one as soon as it passes the limit, and
+ *     other clients are served meanwhile;
  *  6. no request reaches the file system by a path it names: ids full of
  *     "../" are stored as ids, and no file appears for them;
  *  7. a malformed or hostile snapshot is rejected, never trusted: a
@@ -43,12 +47,16 @@
 #include "state/state.h"
 #include "state/store.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -399,6 +407,132 @@ static void request_batch_and_id_limits_hold(void **state) {
   free(big);
 }
 
+/* ---- 5b: an over-limit body is refused before it is sent ----------- */
+
+static int connect_port(unsigned port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* Sends all of p; 0, or -1 once the server has closed the connection. */
+static int send_some(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+    if (w <= 0) return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads one answer (head + Content-Length body) or until close/timeout;
+ * returns what arrived (malloc'd, NUL-terminated). *closed is 1 when the
+ * server then closed the connection (EOF or reset within the timeout). */
+static char *read_answer(int fd, int timeout_ms, int *closed) {
+  size_t cap = 65536, len = 0;
+  char *buf = calloc(1, cap + 1);
+  *closed = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) break;
+    ssize_t r = recv(fd, buf + len, cap - len, 0);
+    if (r <= 0) {
+      *closed = 1;
+      break;
+    }
+    len += (size_t)r;
+    buf[len] = 0;
+    if (len == cap) break;
+  }
+  return buf;
+}
+
+static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
+  env_t *e = *state; /* max_body 4096 */
+  char head[512], kb[1024], *out = NULL;
+  memset(kb, 'x', sizeof kb);
+  /* 1. Content-Length 1 GB, then 8 KB of it: the answer comes while the
+   * client still owes 1 GB, and the server closes the connection */
+  int fd = connect_port(e->port);
+  int hn = snprintf(head, sizeof head,
+                    "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                    "Content-Type: application/json\r\nContent-Length: %llu\r\n\r\n",
+                    1ULL << 30);
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  for (int i = 0; i < 8; i++)
+    if (send_some(fd, kb, sizeof kb)) break; /* the server may close first */
+  /* another client is served meanwhile (the hostile connection is open) */
+  assert_int_equal(http(e->port, "GET", "/healthz", NULL, NULL, &out), 200);
+  free(out);
+  int closed;
+  char *ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  fprintf(stderr, "answer to a declared 1 GB body: %.40s...\n", ans);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_non_null(strstr(ans, "body_too_large"));
+  assert_true(closed);
+  free(ans);
+
+  /* 2. with Expect: 100-continue the client never sends a byte of body:
+   * it gets the 413 instead of the 100 */
+  fd = connect_port(e->port);
+  hn = snprintf(head, sizeof head,
+                "PUT /v1/items/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                "Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n");
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_null(strstr(ans, "100 Continue"));
+  free(ans);
+
+  /* 3. chunked (no declared size): the 413 comes once the limit is
+   * passed; the body's last chunk is never sent, so any answer is early */
+  fd = connect_port(e->port);
+  hn = snprintf(head, sizeof head,
+                "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                "Transfer-Encoding: chunked\r\n\r\n");
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  char chunk[sizeof kb + 16];
+  int cn = snprintf(chunk, sizeof chunk, "%zx\r\n", sizeof kb);
+  memcpy(chunk + cn, kb, sizeof kb);
+  memcpy(chunk + cn + sizeof kb, "\r\n", 2);
+  size_t sent = 0, cap = (size_t)64 << 20;
+  while (sent < cap) {
+    if (send_some(fd, chunk, (size_t)cn + sizeof kb + 2)) break; /* closed by the server */
+    sent += sizeof kb;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, sent >= 4096 ? 20 : 0) > 0) break; /* the answer is there */
+  }
+  assert_int_equal(http(e->port, "GET", "/healthz", NULL, NULL, &out), 200);
+  free(out);
+  ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  fprintf(stderr, "chunked: 413 after %zu body bytes sent (limit 4096)\n", sent);
+  assert_true(sent < cap);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_non_null(strstr(ans, "body_too_large"));
+  assert_true(closed);
+  free(ans);
+
+  /* writes still work for everyone, the refused bodies stored nothing */
+  assert_int_equal(http(e->port, "POST", "/v1/events", AUTH,
+                        "{\"user\": \"u1\", \"item\": \"v1\", \"type\": \"play\"}", &out),
+                   200);
+  free(out);
+  lt_state_totals_t t;
+  lt_state_totals(lt_store_state(e->store), &t);
+  assert_int_equal(t.events, 1);
+}
+
 static size_t count_files(const char *dir, const char *name_part) {
   DIR *d = opendir(dir);
   if (!d) return 0;
@@ -562,6 +696,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(one_key_over_its_rate_gets_429_others_are_served, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(request_batch_and_id_limits_hold, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_declared_huge_body_gets_413_before_it_is_sent, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(ids_that_look_like_paths_stay_ids, setup, teardown),
       cmocka_unit_test(the_key_is_never_logged_nor_echoed),
       cmocka_unit_test(a_garbage_snapshot_is_skipped_and_the_log_replayed),
