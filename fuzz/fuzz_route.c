@@ -273,8 +273,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   req[n] = 0;
   /* a raw request may promise a body it never sends: the server then
-   * waits for it (it reads, and drops, even an over-limit body), so do not
-   * wait long; a framed one is answered at once */
+   * waits for it (unless the promise is over max_body: 413 at once), so
+   * do not wait long; a framed one is answered at once */
   ssize_t got = exchange(req, n, out, sizeof out, raw ? 250 : 2000);
   if (got < 0) {
     fprintf(stderr, "fuzz_route: cannot connect to the server\n");
