@@ -31,6 +31,8 @@ static const key_t_ keys[] = {
     S("timezone", timezone, "time zone of report days"),
     S("fsync", fsync, "log durability: batch | interval:MS | off"),
     U("history_cap", history_cap, 16, 1000000, "recent history kept per user"),
+    U("idempotency_window_days", idempotency_window_days, 0, 36500,
+      "days an event id is remembered (event clock), 0 = for ever"),
     F("trend_half_life_h", trend_half_life_h, 0.01, 10000, "popularity half life (hours)"),
     U("threads", threads, 1, 256, "HTTP worker threads"),
     U("snapshot_every_s", snapshot_every_s, 0, 86400 * 7, "snapshot period while serving, 0 = off"),
@@ -47,6 +49,7 @@ void lt_config_default(lt_config_t *c) {
   strcpy(c->timezone, "Asia/Shanghai");
   strcpy(c->fsync, "batch");
   c->history_cap = 2000;
+  c->idempotency_window_days = 7;
   c->trend_half_life_h = 6;
   c->threads = 2;
   c->snapshot_every_s = 600;
@@ -143,6 +146,8 @@ int lt_config_store_opts(lt_config_t *c, char *err, size_t errlen) {
   }
   o->state.timezone = c->timezone;
   o->state.history_cap = c->history_cap;
+  o->state.idem_window_ms =
+      c->idempotency_window_days ? c->idempotency_window_days * 86400000LL : -1;
   o->state.trend_half_life_s = c->trend_half_life_h * 3600;
   lt_tz_t tz;
   if (lt_tz_load(&tz, c->timezone)) {

@@ -9,12 +9,14 @@
  *  - users: a chunkvec of lt__user_t, each with a ring of recent history
  *    (hcap entries at most), its follows, groups and per-day activity;
  *  - creators: a chunkvec of lt__creator_t with the creator's items;
- *  - event_ids: XXH3-64 of every applied event id (idempotency);
+ *  - idem: XXH3-64 of the event ids applied within the idempotency
+ *    window, with the event clock (idem.c);
  *  - days: platform totals per local day, an array over every day number.
  *
  * Invariants:
  *  1. for every namespace, per-id storage exists for ids [0, count);
- *  2. an event id in event_ids was applied exactly once;
+ *  2. an event id the index holds within its window was applied exactly
+ *     once since it entered the window;
  *  3. user->days is sorted by day, one entry per day; a new entry adds 1
  *     to that day's active_users;
  *  4. a user's ring holds min(events kept, hcap) entries, hhead the oldest;
@@ -37,6 +39,7 @@ void lt_state_opts_default(lt_state_opts_t *o) {
   o->history_cap = 2000;
   o->trend_half_life_s = 6 * 3600;
   o->finish_ratio = 0.9;
+  o->idem_window_ms = 7 * 86400000LL;
 }
 
 int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
@@ -51,6 +54,8 @@ int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
   if (!st->opts.history_cap) st->opts.history_cap = def.history_cap;
   if (!(st->opts.trend_half_life_s > 0)) st->opts.trend_half_life_s = def.trend_half_life_s;
   if (!(st->opts.finish_ratio > 0)) st->opts.finish_ratio = def.finish_ratio;
+  if (!st->opts.idem_window_ms) st->opts.idem_window_ms = def.idem_window_ms;
+  if (st->opts.idem_window_ms < 0) st->opts.idem_window_ms = -1;
   st->decay_per_ms = log(2.0) / (st->opts.trend_half_life_s * 1000.0);
   for (int i = 0; i < LT__STRIPES; i++) {
     pthread_mutex_init(&st->user_locks[i], NULL);
@@ -66,7 +71,7 @@ int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
       lt_cv_init(&st->users, sizeof(lt__user_t)) ||
       lt_cv_init(&st->creators, sizeof(lt__creator_t)))
     goto fail;
-  lt_u64map_init(&st->event_ids);
+  lt__idem_init(&st->idem, st->opts.idem_window_ms);
   /* every possible day, zeroed lazily by the kernel: only touched pages
    * become resident, and the array never moves under lock-free readers */
   if (!(st->days = calloc(LT__MAX_DAYS, sizeof *st->days))) goto fail;
@@ -95,7 +100,7 @@ void lt_state_free(lt_state_t *st) {
   lt_cv_free(&st->users);
   lt_cv_free(&st->creators);
   for (int i = 0; i < LT_NS__COUNT; i++) lt_intern_free(st->ns[i]);
-  lt_u64map_clear(&st->event_ids);
+  lt__idem_free(&st->idem);
   free(st->days);
   lt_tz_free(&st->tz);
   for (int i = 0; i < LT__STRIPES; i++) {
@@ -310,16 +315,17 @@ static double event_pop_weight(const lt_event_t *e, double ratio) {
 
 static int apply_event(lt_state_t *st, const lt_event_t *e) {
   int rc;
-  uint64_t *slot = NULL;
   int created = 0;
   if (e->id.n) {
     uint64_t key = lt_u64map_key(lt_hash64(e->id.p, e->id.n));
-    if (lt_u64map_get(&st->event_ids, key)) {
+    if (lt__idem_seen(&st->idem, key)) {
       st->totals.duplicates_rejected++;
       return LT_EDUPLICATE;
     }
-    if ((rc = lt_u64map_upsert(&st->event_ids, key, &slot, NULL))) return rc;
-    *slot = 1;
+    lt__idem_tick(&st->idem, e->ts_ms);
+    if ((rc = lt__idem_put(&st->idem, key))) return rc;
+  } else {
+    lt__idem_tick(&st->idem, e->ts_ms);
   }
   uint32_t uid, iid;
   if ((rc = intern(st, LT_NS_USER, e->user, &uid, NULL))) return rc;
@@ -532,7 +538,14 @@ uint64_t lt_state_applied(const lt_state_t *st) {
 
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {
   if (!id.n) return 0;
-  return lt_u64map_get(&st->event_ids, lt_u64map_key(lt_hash64(id.p, id.n))) != NULL;
+  return lt__idem_seen(&st->idem, lt_u64map_key(lt_hash64(id.p, id.n)));
+}
+
+void lt_state_idem_info(const lt_state_t *st, lt_idem_info_t *out) {
+  out->ids = st->idem.len;
+  out->slots = st->idem.cap;
+  out->clock_ms = st->idem.clock_ms;
+  out->window_ms = st->idem.window_ms;
 }
 
 /* ---- readers ------------------------------------------------------- */
@@ -680,7 +693,7 @@ void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out) {
 size_t lt_state_bytes(const lt_state_t *st) {
   size_t b = sizeof *st + lt_cv_bytes(&st->items) + lt_cv_bytes(&st->counters) +
              lt_cv_bytes(&st->users) + lt_cv_bytes(&st->creators) +
-             st->event_ids.cap * 16;
+             st->idem.cap * (sizeof *st->idem.keys + sizeof *st->idem.stamps);
   for (int i = 0; i < LT_NS__COUNT; i++) b += lt_intern_bytes(st->ns[i]);
   uint32_t nu = lt_cv_len(&st->users);
   for (uint32_t u = 0; u < nu; u++) {

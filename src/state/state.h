@@ -37,6 +37,9 @@ typedef struct lt_state_opts {
   uint32_t history_cap;     /* per-user recent history length; default 2000 */
   double trend_half_life_s; /* popularity half life; default 6 hours */
   double finish_ratio;      /* watch ratio counted as a completion; default 0.9 */
+  /* how long an event id is remembered for idempotency, on the event
+   * clock (see lt_state_event_seen); 0 = default 7 days, < 0 = for ever */
+  int64_t idem_window_ms;
 } lt_state_opts_t;
 
 void lt_state_opts_default(lt_state_opts_t *o);
@@ -59,8 +62,21 @@ int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn);
 void lt_state_set_applied(lt_state_t *st, uint64_t end);
 uint64_t lt_state_applied(const lt_state_t *st);
 
-/* 1 when an event with this id was already applied. */
+/* 1 when an event with this id was applied within the idempotency
+ * window: while the event clock stood at most opts.idem_window_ms behind
+ * where it stands now. The event clock is the lower median of the event
+ * times of each block of 64 events, never moving back; it is a function of
+ * the log, so replays answer alike. Ids older than the window are
+ * forgotten (a duplicate of one is applied again). */
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id);
+
+typedef struct lt_idem_info {
+  uint64_t ids;      /* ids held, including expired ones not yet swept */
+  uint64_t slots;    /* table size; bytes held = 16 x slots */
+  int64_t clock_ms;  /* the event clock */
+  int64_t window_ms; /* < 0: for ever */
+} lt_idem_info_t;
+void lt_state_idem_info(const lt_state_t *st, lt_idem_info_t *out);
 
 /* ---- ids ------------------------------------------------------------- */
 

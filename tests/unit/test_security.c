@@ -27,10 +27,13 @@
  *     "../" are stored as ids, and no file appears for them;
  *  7. a malformed or hostile snapshot is rejected, never trusted: a
  *     garbage file under a newer snapshot name is skipped (the store
- *     replays the log instead); a well-checksummed snapshot whose totals
- *     point the day range outside the days written is LT_ECORRUPT
+ *     replays the log instead); a well-checksummed snapshot is LT_ECORRUPT
+ *     when its totals point the day range outside the days written
  *     (regression: lt_state_save then read far outside days[] — see
- *     fuzz/regressions/snapshot/).
+ *     fuzz/regressions/snapshot/), when an item's popularity is not a
+ *     finite non-negative number, or when its idempotency table is
+ *     oversized, over half full or holds a key twice; format version 1 is
+ *     LT_EVERSION (replay).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,6 +53,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -654,39 +658,113 @@ static void a_garbage_snapshot_is_skipped_and_the_log_replayed(void **state) {
   free(dir);
 }
 
-static void a_checksummed_snapshot_with_hostile_day_totals_is_rejected(void **state) {
-  (void)state;
-  /* the body of an empty state, with totals claiming one event on days
-   * -2000000..0 (fuzz/regressions/snapshot/totals-days-out-of-range) */
+/* A checksummed snapshot (format version 2, default options) of a state
+ * with no events, or of one item "v1" whose popularity is pop; hostile
+ * values go where the parameters say. idem_keys: the idempotency table's
+ * keys (log2 size idem_lg). */
+typedef struct snap_spec {
+  uint32_t version;
+  uint64_t events;
+  int64_t min_day;
+  int item;
+  double pop;
+  unsigned idem_lg;
+  uint64_t idem_keys[4];
+  unsigned nkeys;
+} snap_spec_t;
+
+static int load_spec(const snap_spec_t *sp) {
   lt_buf_t b;
   lt_buf_init(&b);
   lt_buf_put(&b, "LTSNAP1\n", 8);
-  lt_buf_u32le(&b, 1);
+  lt_buf_u32le(&b, sp->version);
   lt_buf_str(&b, "Asia/Shanghai", 13);
-  lt_buf_uvar(&b, 2000);     /* history_cap (the default) */
-  lt_buf_u64le(&b, 0);       /* applied */
-  lt_buf_uvar(&b, 1);        /* events */
-  lt_buf_uvar(&b, 0);        /* duplicates */
-  lt_buf_uvar(&b, 1);        /* records */
-  lt_buf_svar(&b, 0);        /* min_ts_ms */
-  lt_buf_svar(&b, 0);        /* max_ts_ms */
-  lt_buf_svar(&b, -2000000); /* min_day */
-  lt_buf_svar(&b, 0);        /* max_day */
-  for (int ns = 0; ns < 6; ns++)
-    lt_buf_uvar(&b, 0);
-  lt_buf_uvar(&b, 0); /* event ids */
+  lt_buf_uvar(&b, 2000);                /* history_cap (the default) */
+  lt_buf_svar(&b, 7 * 86400000LL);      /* idempotency window (the default) */
+  lt_buf_u64le(&b, 0);                  /* applied */
+  lt_buf_uvar(&b, sp->events);          /* events */
+  lt_buf_uvar(&b, 0);                   /* duplicates */
+  lt_buf_uvar(&b, sp->events);          /* records */
+  lt_buf_svar(&b, 0);                   /* min_ts_ms */
+  lt_buf_svar(&b, 0);                   /* max_ts_ms */
+  lt_buf_svar(&b, sp->min_day);         /* min_day */
+  lt_buf_svar(&b, 0);                   /* max_day */
+  for (int ns = 0; ns < 6; ns++) {      /* user, item, creator, tag, group, product */
+    lt_buf_uvar(&b, ns == 1 && sp->item);
+    if (ns == 1 && sp->item) lt_buf_str(&b, "v1", 2);
+  }
+  if (sp->item) { /* meta: no creator, video, no flags, ..., then counters */
+    lt_buf_uvar(&b, 0), lt_buf_u8(&b, 0), lt_buf_u8(&b, 0), lt_buf_uvar(&b, 0);
+    lt_buf_uvar(&b, 0), lt_buf_uvar(&b, 0);
+    for (int k = 0; k < 4; k++) lt_buf_svar(&b, 0); /* price, published, live */
+    for (int k = 0; k < 15; k++) lt_buf_uvar(&b, 0);
+    uint64_t u;
+    double ratio = 0;
+    memcpy(&u, &ratio, 8), lt_buf_u64le(&b, u);
+    memcpy(&u, &sp->pop, 8), lt_buf_u64le(&b, u);
+    lt_buf_svar(&b, 0), lt_buf_svar(&b, 0); /* pop_ts_ms, last_event_ms */
+  }
+  lt_buf_svar(&b, 0);                 /* event clock */
+  lt_buf_uvar(&b, 0);                 /* clock samples */
+  lt_buf_u8(&b, (uint8_t)sp->idem_lg); /* log2 table size */
+  lt_buf_uvar(&b, 0);                 /* sweep cursor */
+  lt_buf_uvar(&b, sp->nkeys);
+  for (unsigned k = 0; k < sp->nkeys; k++) lt_buf_u64le(&b, sp->idem_keys[k]), lt_buf_svar(&b, 0);
   lt_buf_svar(&b, 0); /* first day */
   lt_buf_uvar(&b, 0); /* days */
   lt_buf_u64le(&b, XXH3_64bits(b.p, b.len));
   assert_int_equal(b.err, 0);
   lt_state_t *st = NULL;
   int rc = lt_state_load(b.p, b.len, NULL, &st);
-  if (rc == LT_OK) { /* what the bug did next: read far outside days[] */
-    fprintf(stderr, "a snapshot with days -2000000..0 loaded; saving it would crash\n");
-    lt_state_free(st);
-  }
-  assert_int_equal(rc, LT_ECORRUPT);
+  if (rc == LT_OK) lt_state_free(st);
   lt_buf_free(&b);
+  return rc;
+}
+
+static void checksummed_snapshots_with_hostile_values_are_rejected(void **state) {
+  (void)state;
+  snap_spec_t ok = {.version = 2, .pop = 2.5, .idem_lg = 4, .idem_keys = {11, 12}, .nkeys = 2};
+  /* the control: the builder writes a snapshot that loads */
+  assert_int_equal(load_spec(&ok), LT_OK);
+  ok.item = 1;
+  assert_int_equal(load_spec(&ok), LT_OK);
+
+  /* totals claiming one event on days -2000000..0: the save that follows
+   * read 200 MB before days[] (fuzz/regressions/snapshot/
+   * totals-days-out-of-range) */
+  snap_spec_t h = ok;
+  h.item = 0, h.events = 1, h.min_day = -2000000;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+
+  /* popularity that is not a finite non-negative number: trending would
+   * rank the item first for ever (NaN compares false both ways) */
+  const double bad_pop[] = {NAN, INFINITY, -INFINITY, -1.0};
+  for (size_t k = 0; k < sizeof bad_pop / sizeof *bad_pop; k++) {
+    h = ok;
+    h.pop = bad_pop[k];
+    assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  }
+
+  /* the idempotency table: a size that would reserve 16 TB for no entry,
+   * a key twice, the reserved empty key, a table over half full */
+  h = ok;
+  h.idem_lg = 40, h.nkeys = 0;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  h = ok;
+  h.idem_keys[1] = h.idem_keys[0];
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  h = ok;
+  h.idem_keys[1] = 0;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  h = ok;
+  h.idem_lg = 2;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+
+  /* version 1 (before the idempotency window) is not trusted: the store
+   * replays the log instead */
+  h = ok;
+  h.version = 1;
+  assert_int_equal(load_spec(&h), LT_EVERSION);
 }
 
 int main(void) {
@@ -701,7 +779,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(ids_that_look_like_paths_stay_ids, setup, teardown),
       cmocka_unit_test(the_key_is_never_logged_nor_echoed),
       cmocka_unit_test(a_garbage_snapshot_is_skipped_and_the_log_replayed),
-      cmocka_unit_test(a_checksummed_snapshot_with_hostile_day_totals_is_rejected),
+      cmocka_unit_test(checksummed_snapshots_with_hostile_values_are_rejected),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
