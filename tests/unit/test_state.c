@@ -1,7 +1,8 @@
 /*
  * test_state.c — applying records: counters, histories, days, follows,
  * idempotency and its window (inside rejected, outside accepted, skewed
- * client clocks, bounded memory, the same answers after a restart), the
+ * client clocks, bounded memory, the same answers after a restart),
+ * lock-free readers racing the writer (clean under scripts/tsan.sh), the
  * record codec, and snapshots (save/load equality, hostile snapshot files
  * rejected).
  */
@@ -15,6 +16,8 @@
 #include "state/record.h"
 #include "state/state.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +292,71 @@ static void a_restarted_state_gives_the_same_answers(void **s) {
   lt_state_free(c);
 }
 
+/* ---- lock-free readers against the writer (run under scripts/tsan.sh) */
+
+typedef struct race {
+  lt_state_t *st;
+  atomic_int stop;
+  _Atomic uint64_t reads, bad; /* both readers count here */
+} race_t;
+
+static void *reader(void *p) {
+  race_t *x = p;
+  uint64_t last_imp = 0, last_events = 0;
+  while (!atomic_load(&x->stop)) {
+    uint32_t v;
+    if (lt_state_find(x->st, LT_NS_ITEM, "v1", 2, &v)) continue;
+    const lt_item_meta_t *m = lt_state_item(x->st, v);
+    const lt_item_counters_t *c = lt_state_item_counters(x->st, v);
+    if (!m || !c) continue; /* interned, storage not yet published */
+    lt_item_counters_t copy;
+    lt_state_totals_t t;
+    lt_day_totals_t d;
+    lt_creator_info_t ci;
+    uint64_t imp = c->impressions; /* an atomic load */
+    double pop = lt_state_item_pop(x->st, v, T0 + 86400000LL);
+    if (lt_state_item_counters_copy(x->st, v, &copy)) atomic_fetch_add(&x->bad, 1);
+    lt_state_totals(x->st, &t);
+    lt_state_day_totals(x->st, t.max_day, &d);
+    uint32_t cr;
+    if (!lt_state_find(x->st, LT_NS_CREATOR, "c1", 2, &cr)) lt_state_creator_info(x->st, cr, &ci);
+    /* counters only grow; popularity is a finite non-negative number (no
+     * cmocka assert here: this is not the test's thread) */
+    if (imp < last_imp || copy.impressions < imp || t.events < last_events || !(pop >= 0) ||
+        pop > 1e9 || (m->deleted != 0 && m->deleted != 1) || m->published_at_ms < 0)
+      atomic_fetch_add(&x->bad, 1);
+    last_imp = imp;
+    last_events = t.events;
+    atomic_fetch_add(&x->reads, 1);
+  }
+  return NULL;
+}
+
+static void readers_see_whole_values_while_the_writer_runs(void **s) {
+  race_t x = {.st = new_state()};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, reader, &x), 0);
+  for (int i = 0; i < 20000; i++) {
+    lt_record_t r = ev(i % 2 ? "u1" : "u2", "v1", i % 3 ? LT_EV_IMPRESSION : LT_EV_LIKE,
+                       T0 + i * 1000LL, 0);
+    assert_int_equal(lt_state_apply(x.st, &r, 0), 0);
+    if (i % 1000 == 0) { /* catalog changes too: put, delete */
+      lt_record_t p = item_put("v1", "c1", 10000 + i);
+      assert_int_equal(lt_state_apply(x.st, &p, 0), 0);
+      memset(&p, 0, sizeof p);
+      p.kind = LT_REC_ITEM_DEL;
+      p.u.del.id = LT_STR("v1");
+      assert_int_equal(lt_state_apply(x.st, &p, 0), 0);
+    }
+  }
+  atomic_store(&x.stop, 1);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  fprintf(stderr, "%llu lock-free reads during 20,000 events\n",
+          (unsigned long long)atomic_load(&x.reads));
+  assert_int_equal(atomic_load(&x.bad), 0);
+  lt_state_free(x.st);
+}
+
 static void days_split_at_local_midnight(void **s) {
   lt_state_t *st = new_state(); /* Asia/Shanghai */
   int32_t d27, d28;
@@ -543,6 +611,7 @@ int main(void) {
       cmocka_unit_test(a_retry_is_judged_by_arrival_and_skewed_clocks_do_not_move_the_window),
       cmocka_unit_test(the_index_stays_bounded_under_a_stream_of_unique_ids),
       cmocka_unit_test(a_restarted_state_gives_the_same_answers),
+      cmocka_unit_test(readers_see_whole_values_while_the_writer_runs),
       cmocka_unit_test(days_split_at_local_midnight),
       cmocka_unit_test(follows_and_groups_are_kept),
       cmocka_unit_test(item_catalog_and_delete),
