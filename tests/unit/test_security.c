@@ -4,7 +4,8 @@
  *  1. the data directory and everything laotie creates in it are private:
  *     directories 0700, files 0600, even with umask 000 (modes are set
  *     explicitly, not inherited) — store, log, snapshots, the generated
- *     API key, models (after `laotie serve` trained at start);
+ *     API key, models (after `laotie serve` trained at start); and the
+ *     library alone, without the CLI's umask, creates models private too;
  *  2. keys are compared exactly (the compare is constant-time in
  *     server.c; behaviourally: the key, and only the key, opens writes —
  *     not a prefix, not the key plus a byte, not one byte changed at
@@ -280,6 +281,38 @@ static void data_directory_is_private_even_with_umask_000(void **state) {
   assert_false(file_contains(c.out, key));
   assert_false(file_contains(c.err, key));
   assert_int_equal(tree_contains(data, key, "api_key"), 0);
+  lt_test_rmdir(work);
+  free(work);
+}
+
+static void models_are_private_without_the_cli_umask(void **state) {
+  /* `laotie` sets umask 077, which hid the model files' own modes (0644,
+   * directories 0755): the library, embedded or called by another
+   * program, must create them private itself */
+  (void)state;
+  char *work = lt_test_tmpdir("sec");
+  char data[1024], models[1100];
+  snprintf(data, sizeof data, "%s/data", work);
+  snprintf(models, sizeof models, "%s/models", data);
+  mode_t old = umask(0);
+  seed_store(data);
+  lt_store_t *s;
+  assert_int_equal(lt_store_open(data, NULL, &s, NULL), 0);
+  lt_feed_opts_t fo;
+  lt_feed_opts_default(&fo);
+  lt_feed_t *f;
+  assert_int_equal(lt_feed_new(lt_store_state(s), &fo, models, &f), 0);
+  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_save_ranker(f), 0);
+  lt_feed_free(f);
+  assert_int_equal(lt_store_close(s, 1), 0);
+  umask(old);
+  walk_t w = {0, 0, 0};
+  check_modes(data, &w);
+  fprintf(stderr, "in-process, umask 000: %zu directories, %zu files checked\n", w.dirs, w.files);
+  assert_true(w.dirs >= 4);  /* data, log, snapshots, models, a model version */
+  assert_true(w.files >= 5); /* LOCK, a segment, a snapshot, model files, ranker */
+  assert_int_equal(w.bad, 0);
   lt_test_rmdir(work);
   free(work);
 }
@@ -770,6 +803,7 @@ static void checksummed_snapshots_with_hostile_values_are_rejected(void **state)
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(data_directory_is_private_even_with_umask_000),
+      cmocka_unit_test(models_are_private_without_the_cli_umask),
       cmocka_unit_test_setup_teardown(only_the_exact_key_opens_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(one_key_over_its_rate_gets_429_others_are_served, setup,
                                       teardown),
