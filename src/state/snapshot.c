@@ -272,10 +272,11 @@ static int load_idem(lt__idem_t *x, lt_rd_t *r) {
   }
   unsigned lg = lt_rd_u8(r);
   uint64_t cursor = lt_rd_uvar(r), len = lt_rd_uvar(r);
+  if (lg > 40) return LT_ECORRUPT;
   size_t cap = lg ? (size_t)1 << lg : 0;
   /* invariant 1 bounds the table by the entries, and each entry takes at
    * least 9 bytes of the file: a hostile size cannot reserve memory */
-  if (r->err || lg > 40 || (lg && cap < LT__IDEM_MIN) || len * 2 > cap ||
+  if (r->err || (lg && cap < LT__IDEM_MIN) || len * 2 > cap ||
       (cap > LT__IDEM_MIN && len * 8 < cap) || len > (uint64_t)(r->end - r->p) / 9 ||
       (cap ? cursor >= cap : cursor != 0))
     return LT_ECORRUPT;
