@@ -4,14 +4,13 @@
  *
  * A request moves through MHD's access handler in three steps:
  *  1. first call (*con_cls == NULL): allocate an lt__req_t; when
- *     Content-Length is over max_body, answer 413 (or the route's 404/405)
- *     at once: MHD then never reads the body and closes the connection.
+ *     Content-Length is over max_body, refuse_body(): 413 (or the route's
+ *     404/405) written at once, connection closed, the body never read.
  *     Otherwise return MHD_YES (answering on the first call would make
  *     MHD drop keep-alive).
  *  2. calls with upload data: append to r->body; a body that passes
  *     max_body (chunked: its size was not declared) is refused there and
- *     then by refuse_upload(): 413 written to the socket, connection
- *     closed, the rest never read.
+ *     then by refuse_body() too.
  *  3. the last call (no more data): route, auth, rate limit, handler,
  *     answer.
  * The request context is freed in the completion callback.
@@ -261,12 +260,15 @@ static void too_big(lt__req_t *r) {
             r->srv->opts.max_body);
 }
 
-/* A body passed max_body while it was being read (a chunked upload, whose
- * size is not declared). MHD accepts a response only before the body or
- * after all of it, so the 413 goes straight to the socket (plain HTTP: TLS,
- * when used, terminates in front of laotie) and MHD_NO makes MHD close the
- * connection at once: the rest of the body is never read. */
-static enum MHD_Result refuse_upload(lt__req_t *r) {
+/* A body over max_body: declared so (Content-Length, seen on the first
+ * call) or passing it while read (chunked). The 413 goes straight to the
+ * socket and MHD_NO makes MHD close the connection at once: the rest of
+ * the body is never read. Not MHD_queue_response: MHD takes no response in
+ * mid-upload, and one queued on the first call makes libmicrohttpd 0.9.75
+ * skip the body only for POST and PUT (for other methods it goes on
+ * reading what it was told to refuse); one path serves both cases. The
+ * server speaks plain HTTP (TLS, when used, terminates in front of it). */
+static enum MHD_Result refuse_body(lt__req_t *r) {
   route(r);
   if (!r->answered) too_big(r);
   char head[256];
@@ -309,17 +311,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     lt_buf_init(&r->out);
     *con_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (!cl || strtoull(cl, NULL, 10) <= s->opts.max_body) return MHD_YES;
-    /* declared over the limit: answer now, before reading a byte of the
-     * body; MHD then discards the upload and closes the connection */
-    route(r);
-    if (!r->answered) too_big(r);
-    return respond(r);
+    /* declared over the limit: answer now, before reading a byte of it */
+    if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) return refuse_body(r);
+    return MHD_YES;
   }
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (r->body.len + n > s->opts.max_body) return refuse_upload(r);
+    if (r->body.len + n > s->opts.max_body) return refuse_body(r);
     lt_buf_put(&r->body, upload_data, n);
     return MHD_YES;
   }

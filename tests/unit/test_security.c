@@ -531,6 +531,20 @@ static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
   assert_null(strstr(ans, "100 Continue"));
   free(ans);
 
+  /* 2b. any method: a DELETE declaring a body over the limit, with the
+   * next request pipelined behind its first bytes, is refused alike */
+  fd = connect_port(e->port);
+  hn = snprintf(head, sizeof head,
+                "DELETE /v1/items/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                "Content-Length: 999999999\r\n\r\nxxxxGET /healthz HTTP/1.1\r\n\r\n");
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_null(strstr(ans + 12, "HTTP/1.1")); /* nothing after it: closed */
+  assert_true(closed);
+  free(ans);
+
   /* 3. chunked (no declared size): the 413 comes once the limit is
    * passed; the body's last chunk is never sent, so any answer is early */
   fd = connect_port(e->port);
