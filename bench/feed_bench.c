@@ -294,7 +294,7 @@ static int latency_mode(uint32_t items, uint32_t users, uint32_t events, uint32_
     fprintf(stderr, "loaded model v%llu from %s\n", (unsigned long long)lt_feed_model_version(f),
             models ? models : "-");
   } else {
-    int rc = lt_feed_train(f, stderr);
+    int rc = lt_feed_train(f, 0, stderr);
     if (rc) {
       fprintf(stderr, "train: %s\n", lt_strerror(rc));
       return 1;
@@ -437,7 +437,7 @@ static int ml100k_mode(const char *path, uint32_t k, uint32_t iters) {
   o.fresh_every = 1000; /* no traffic pool for a closed catalogue */
   overrides(&o);
   lt_feed_t *f;
-  if (lt_feed_new(st, &o, NULL, &f) || lt_feed_train(f, stderr)) return 1;
+  if (lt_feed_new(st, &o, NULL, &f) || lt_feed_train(f, 0, stderr)) return 1;
   double rec_sum = 0, ndcg_sum = 0;
   uint32_t users = 0;
   lt_feed_result_t res;

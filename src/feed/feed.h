@@ -181,13 +181,17 @@ int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_d
 void lt_feed_free(lt_feed_t *f);
 
 /* Trains a new model snapshot from the state (iALS, co-watch similarity,
- * ANN index, ...), saves it under models_dir and publishes it. log (may be
- * NULL) gets one line per stage with its time. Safe to run on a background
- * thread while requests are served; concurrent calls run one after the
+ * ANN index, ...), saves it under models_dir and publishes it. now_ms is
+ * the time the snapshot's lists (popular, fresh) are taken at: the
+ * serving clock, i.e. the wall clock for a server (0 = the wall clock)
+ * and the simulated time for the simulator, whose items are published in
+ * simulated time. log (may be NULL) gets one line per stage with its
+ * time. Safe to run on a background thread while requests are served;
+ * concurrent calls run one after the
  * other. The new version is the published one + 1. When saving fails the
  * snapshot is still published and the save error is returned. Returns 0
  * or an LT_E* code. */
-int lt_feed_train(lt_feed_t *f, FILE *log);
+int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log);
 
 /* Publishes m (built by lt_models_build or loaded; see model/models.h),
  * taking over the caller's reference; the previous snapshot is released
