@@ -271,6 +271,7 @@ int lt_cmd_serve(int argc, char **argv) {
   lt_ads_tick(ads, lt_now_ms());
   fprintf(stderr, "laotie serve: ads books built (%u campaigns) in %.2f s\n",
           lt_ads_campaign_count(ads), (double)(lt_mono_ns() - t_ads) / 1e9);
+  lt_feed_set_ads(feed, ads);                            /* ad slots in feed pages */
   observers_t obs = {feed, stats, ads};
   lt_store_set_observer(store, observe, &obs);
 

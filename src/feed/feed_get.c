@@ -72,9 +72,15 @@
  *      16 K + rank + 1 as its exploration code; every other slot is the
  *      greedy choice (propensity 1). The draws use a stream seeded by
  *      (seed, user, now): a request is reproducible;
- *   6. fill the response (request id, reasons with the policies' notes),
- *      record the served source, propensity and code for attribution,
- *      count metrics, drop the snapshot reference.
+ *   6. fill the response (request id, reasons with the policies' notes,
+ *      the policy flags of each entry: exploration, pool stage, AIGC,
+ *      live);
+ *   7. with an ads engine (lt_feed_set_ads), the ad auctions of the page
+ *      (lt_ads_fill over the final organic entries and their scores): each
+ *      ad takes its slot, the organic entries after it shift down one, the
+ *      page keeps its length (ads_merge); then record the served source,
+ *      propensity and code of every entry for attribution, count metrics,
+ *      drop the snapshot reference.
  *
  * Memory: each thread keeps one scratch (history, candidate table, an
  * epoch-stamped open-addressing set of seen items / candidate indices),
@@ -89,7 +95,10 @@
  *  2. the page rules of step 5;
  *  3. each entry's source is the one that retrieved it and its reason says
  *     so; an entry has the exploration code and a propensity < 1 only in an
- *     exploration slot.
+ *     exploration slot;
+ *  4. ads (source ad, ad = 1) sit only at the ads engine's slot positions
+ *     (never two adjacent: ads.h), carry their campaign, and the organic
+ *     entries keep their relative order.
  */
 #include "feed/feed_int.h"
 
@@ -965,6 +974,62 @@ static int page_ok(page_t *pg, const cand_t *x, uint32_t max_per_creator) {
   return 1;
 }
 
+/* ---- ads ---------------------------------------------------------------------- */
+
+void lt_feed_set_ads(lt_feed_t *f, lt_ads_t *ads) {
+  if (f) __atomic_store_n(&f->ads, ads, __ATOMIC_RELEASE);
+}
+
+lt_ads_t *lt_feed_ads(const lt_feed_t *f) {
+  return f ? __atomic_load_n(&f->ads, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Step 7: the ad auctions of the page (ads/ads.h lt_ads_fill) over the
+ * final organic entries out->items[0..n), then the merge: each ad takes its
+ * position, the organic entries from there on shift down one, and the page
+ * keeps its length (the last organic entries drop out). The ads engine
+ * prices every slot against the organic entry it pushes down (its score).
+ * Returns how many ads were placed. */
+static uint32_t ads_merge(req_t *q, uint32_t user, lt_feed_result_t *out) {
+  lt_ads_t *ads = lt_feed_ads(q->f);
+  uint32_t n = out->n, nads = 0;
+  if (!ads || !n) return 0;
+  uint32_t items[LT_FEED_MAX];
+  float scores[LT_FEED_MAX];
+  for (uint32_t i = 0; i < n; i++) {
+    items[i] = out->items[i].item;
+    scores[i] = out->items[i].score;
+  }
+  lt_ads_page_t pg = {user, items, scores, n, out->request_id};
+  lt_ads_slot_t slot[LT_ADS_MAX_SLOTS];
+  if (lt_ads_fill(ads, &pg, q->now, slot, LT_ADS_MAX_SLOTS, &nads) || !nads) return 0;
+  lt_feed_entry_t merged[LT_FEED_MAX];
+  uint32_t j = 0, k = 0;
+  for (uint32_t pos = 0; pos < n; pos++) {
+    if (k < nads && slot[k].position == pos) { /* positions ascend, all < n */
+      const lt_ads_slot_t *a = &slot[k++];
+      lt_feed_entry_t *e = &merged[pos];
+      const lt_item_meta_t *m = lt_state_item(q->st, a->item);
+      memset(e, 0, sizeof *e);
+      e->item = a->item;
+      e->score = (float)((double)a->ecpm_ucents / (double)LT_UCENTS_PER_CENT);
+      e->source = LT_SRC_AD;
+      e->ad = 1;
+      e->campaign = a->campaign;
+      e->propensity = 1.0f;
+      e->pool = -1;
+      if (a->aigc) e->flags |= LT_FEED_F_AIGC;
+      if (m && m->kind == LT_KIND_LIVE && eligible(m, q->now)) e->flags |= LT_FEED_F_LIVE;
+      /* "sponsored by @advertiser" (the ads engine labels AIGC creatives) */
+      snprintf(e->reason, sizeof e->reason, "%s", a->reason);
+    } else {
+      merged[pos] = out->items[j++];
+    }
+  }
+  memcpy(out->items, merged, n * sizeof *merged);
+  return k;
+}
+
 int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int64_t now_ms,
                 lt_feed_result_t *out) {
   if (!f || !out || !user || !user_len || user_len > LT_MAX_STR || n == 0 || n > LT_FEED_MAX)
@@ -1123,32 +1188,39 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
     e->score = x->score;
     e->source = x->source;
     e->ad = 0;
+    e->campaign = LT_NONE;
     e->propensity = prop;
     e->explore = (uint8_t)code;
     e->flags = x->flags;
     e->pool = -1;
     if (code) e->flags |= LT_FEED_F_EXPLORE;
     if (x->aigc) e->flags |= LT_FEED_F_AIGC;
+    if (x->live) e->flags |= LT_FEED_F_LIVE;
     int stage = pool_stage(&q, x->item);
     if (stage >= 0) {
       e->flags |= LT_FEED_F_POOL;
       e->pool = (int8_t)stage;
     }
     entry_reason(&q, x, e, e->reason, sizeof e->reason);
-    lt__feed_served_put(f, out->request_id, strlen(out->request_id), x->item, x->source, prop,
-                        (uint8_t)code);
-    lt__count(&f->items_by_source[x->source], 1);
-    if (code) lt__count(&f->pol.explore_served, 1);
+  }
+  out->n = picked;
+  ads_merge(&q, uid, out);
+  /* what was served (after the ads took their slots): attribution, counts */
+  for (uint32_t i = 0; i < out->n; i++) {
+    const lt_feed_entry_t *e = &out->items[i];
+    lt__feed_served_put(f, out->request_id, strlen(out->request_id), e->item, e->source,
+                        e->propensity, e->explore);
+    lt__count(&f->items_by_source[e->source], 1);
+    if (e->explore) lt__count(&f->pol.explore_served, 1);
     if (e->flags & LT_FEED_F_FAIR) lt__count(&f->pol.fair_applied, 1);
     if (e->flags & LT_FEED_F_NEGATIVE) lt__count(&f->pol.neg_discounted, 1);
   }
-  out->n = picked;
   if (pg.capped) lt__count(&f->pol.aigc_capped, 1);
   lt_models_release(m);
   lt__count(&f->requests, 1);
-  lt__count(&f->items_total, picked);
+  lt__count(&f->items_total, out->n);
   if (cold) lt__count(&f->cold_requests, 1);
-  if (!picked) lt__count(&f->empty_requests, 1);
+  if (!out->n) lt__count(&f->empty_requests, 1);
   count_latency(f, lt_mono_ns() - t0);
   return LT_OK;
 }
@@ -1189,6 +1261,7 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
     e->score = nb[j].sim;
     e->source = LT_SRC_ITEMCF;
     e->ad = 0;
+    e->campaign = LT_NONE;
     e->propensity = 1.0f;
     e->flags = 0;
     e->pool = -1;
