@@ -272,6 +272,7 @@ int lt_cmd_serve(int argc, char **argv) {
   fprintf(stderr, "laotie serve: ads books built (%u campaigns) in %.2f s\n",
           lt_ads_campaign_count(ads), (double)(lt_mono_ns() - t_ads) / 1e9);
   lt_feed_set_ads(feed, ads);                            /* ad slots in feed pages */
+  lt_stats_set_pool_fn(stats, lt_feed_stats_pool, feed); /* reports show the feed's pools */
   observers_t obs = {feed, stats, ads};
   lt_store_set_observer(store, observe, &obs);
 

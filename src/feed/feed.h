@@ -37,6 +37,7 @@
 #include "ads/ads.h"
 #include "state/record.h"
 #include "state/state.h"
+#include "stats/stats.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -323,6 +324,12 @@ typedef struct lt_feed_pool_info {
 /* The item's traffic-pool stage as of the newest observed record. Returns
  * 0, LT_EINVAL or LT_ENOTFOUND (unknown item). */
 int lt_feed_item_pool(lt_feed_t *f, uint32_t item, lt_feed_pool_info_t *out);
+
+/* lt_stats_pool_fn for lt_stats_set_pool_fn (ctx = the lt_feed_t): an
+ * item's traffic-pool stage as the feed serves it (lt_feed_item_pool), so
+ * the reports show the pools the feed really runs. Returns 0, or
+ * LT_ENOTFOUND for an item the state does not know. */
+int lt_feed_stats_pool(void *feed, uint32_t item, lt_stats_pool_view_t *out);
 
 /* Policy figures as of the newest observed record. */
 typedef struct lt_feed_policy_stats {
