@@ -25,7 +25,7 @@
  *   feed_bench [--items N] [--users N] [--events N] [--requests N]
  *              [--threads N] [--k N] [--iters N] [--candidates N]
  *              [--alpha X] [--lambda X] [--w-ials X] [--w-cowatch X] [--w-pop X]
- *              [--tau X]   (blend overrides, both modes)
+ *              [--tau X]   (blend overrides, both modes; --candidates too)
  *              [--models DIR]  (save the trained model there; a later run with
  *                               the same sizes loads it instead of training;
  *                               saved rankers are removed first, so the
@@ -100,6 +100,7 @@ static int cmp_u64(const void *a, const void *b) {
 /* blend overrides from the command line (NAN = default) */
 static float g_alpha = NAN, g_lambda = NAN, g_w_ials = NAN, g_w_cowatch = NAN, g_w_pop = NAN,
              g_tau = NAN;
+static uint32_t g_candidates; /* --candidates (0: the default) */
 
 static void overrides(lt_feed_opts_t *o) {
   if (!isnan(g_alpha)) o->ials_alpha = g_alpha;
@@ -108,6 +109,7 @@ static void overrides(lt_feed_opts_t *o) {
   if (!isnan(g_w_cowatch)) o->w_cowatch = g_w_cowatch;
   if (!isnan(g_w_pop)) o->w_pop = g_w_pop;
   if (!isnan(g_tau)) o->recency_tau = g_tau;
+  if (g_candidates) o->candidates = g_candidates;
 }
 
 /* ---- latency mode ------------------------------------------------------------ */
@@ -533,6 +535,7 @@ int main(int argc, char **argv) {
   }
   if (!threads) threads = 1;
   if (threads > 64) threads = 64;
+  g_candidates = candidates;
   if (ml) return ml100k_mode(ml, k, iters);
   if (items < 1000 || users < 1000 || !requests) {
     fprintf(stderr, "need at least 1000 items and users, and some requests\n");

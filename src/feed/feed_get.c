@@ -120,7 +120,8 @@
 #define SEEN_BIT 0x80000000u
 #define NO_CAND 0x7fffffffu
 #define COLLECTED 0x7ffffffeu /* looked at by the exploration source, not a candidate */
-#define POOL_SCAN 2048        /* pool items looked at per request */
+#define POOL_SCAN 512         /* pool items looked at per request (a random window) */
+#define PROFILE_SLOTS 64      /* open-addressing set of the profile's tags (power of 2, > 32) */
 
 typedef struct cand {
   uint32_t item, creator;
@@ -143,10 +144,14 @@ typedef struct scratch {
   float *fold_w;
   cand_t *cand;
   uint32_t ccap;
-  /* open-addressing set: slot in use iff stamp == epoch */
-  uint32_t *key, *val, *stamp;
+  /* open-addressing set: slot in use iff stamp == epoch (one struct per
+   * slot: a probe touches one cache line, not three) */
+  struct slot {
+    uint32_t stamp, key, val;
+  } *set;
   uint32_t scap, epoch, used;
-  uint32_t *order;
+  uint32_t *order; /* candidates by score, best first: the sorted prefix */
+  uint32_t *heap;  /* the rest, a max-heap by score (order_at) */
   uint32_t *xorder; /* exploration candidates, best match first */
   uint32_t *ids;
   float *scores;
@@ -169,10 +174,9 @@ static void scratch_free(void *p) {
   free(s->fold_items);
   free(s->fold_w);
   free(s->cand);
-  free(s->key);
-  free(s->val);
-  free(s->stamp);
+  free(s->set);
   free(s->order);
+  free(s->heap);
   free(s->xorder);
   free(s->ids);
   free(s->scores);
@@ -225,18 +229,22 @@ static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, uint32_t nseen,
   if (nc > s->ccap) {
     cand_t *c = malloc((size_t)nc * sizeof *c);
     uint32_t *o = malloc((size_t)nc * sizeof *o);
+    uint32_t *hp = malloc((size_t)nc * sizeof *hp);
     uint32_t *xo = malloc((size_t)nc * sizeof *xo);
-    if (!c || !o || !xo) {
+    if (!c || !o || !hp || !xo) {
       free(c);
       free(o);
+      free(hp);
       free(xo);
       return LT_ENOMEM;
     }
     free(s->cand);
     free(s->order);
+    free(s->heap);
     free(s->xorder);
     s->cand = c;
     s->order = o;
+    s->heap = hp;
     s->xorder = xo;
     s->ccap = nc;
   }
@@ -259,24 +267,15 @@ static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, uint32_t nseen,
     uint32_t c = 1024;
     while (c < want)
       c <<= 1;
-    uint32_t *k = malloc((size_t)c * 4), *v = malloc((size_t)c * 4), *st = calloc(c, 4);
-    if (!k || !v || !st) {
-      free(k);
-      free(v);
-      free(st);
-      return LT_ENOMEM;
-    }
-    free(s->key);
-    free(s->val);
-    free(s->stamp);
-    s->key = k;
-    s->val = v;
-    s->stamp = st;
+    struct slot *set = calloc(c, sizeof *set);
+    if (!set) return LT_ENOMEM;
+    free(s->set);
+    s->set = set;
     s->scap = c;
     s->epoch = 0;
   }
   if (++s->epoch == 0) { /* wrapped: old stamps could look current */
-    memset(s->stamp, 0, (size_t)s->scap * 4);
+    memset(s->set, 0, (size_t)s->scap * sizeof *s->set);
     s->epoch = 1;
   }
   s->used = 0;
@@ -289,15 +288,14 @@ static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, uint32_t nseen,
 static uint32_t *set_slot(scratch_t *s, uint32_t item, int insert) {
   uint32_t mask = s->scap - 1;
   for (uint32_t i = (uint32_t)lt_mix64(item) & mask;; i = (i + 1) & mask) {
-    if (s->stamp[i] != s->epoch) {
+    struct slot *e = &s->set[i];
+    if (e->stamp != s->epoch) {
       if (!insert || s->used >= s->scap / 4 * 3) return NULL;
       s->used++;
-      s->stamp[i] = s->epoch;
-      s->key[i] = item;
-      s->val[i] = NO_CAND;
-      return &s->val[i];
+      *e = (struct slot){s->epoch, item, NO_CAND};
+      return &e->val;
     }
-    if (s->key[i] == item) return &s->val[i];
+    if (e->key == item) return &e->val;
   }
 }
 
@@ -315,8 +313,10 @@ typedef struct req {
   uint32_t nx;              /* exploration candidates in s->xorder */
   uint64_t rng;             /* the request's random stream (rng_next) */
   lt_ranker_user_t ru;      /* the user's tag profile (ranker features, exploration match) */
+  uint32_t ptag[PROFILE_SLOTS], pcnt[PROFILE_SLOTS]; /* ru as a hash set: tag + 1 -> count */
   lt__neg_t neg[LT__NEG_N]; /* the user's live not_interested entries */
   uint32_t nneg;
+  uint32_t nsorted, nheap; /* s->order[0..nsorted) sorted, s->heap[0..nheap) not yet */
 } req_t;
 
 /* The request's pseudo-random stream: seeded by (seed, user, now), so a
@@ -510,15 +510,34 @@ static void topk_push(ranked_t *heap, uint32_t *len, uint32_t cap, ranked_t x) {
   }
 }
 
+/* The user's tag profile as a hash set (q->ptag / q->pcnt), so that
+ * tag_match costs 4 probes, not 4 x 32 compares: the exploration source
+ * matches a few thousand items per request. */
+static void profile_index(req_t *q) {
+  memset(q->ptag, 0, sizeof q->ptag);
+  for (uint32_t j = 0; j < q->ru.ntags; j++) {
+    if (q->ru.tag[j] == LT_NONE) continue; /* (tag + 1 is the key; 0 = empty) */
+    uint32_t h = (uint32_t)lt_mix64(q->ru.tag[j]) & (PROFILE_SLOTS - 1);
+    while (q->ptag[h] && q->ptag[h] != q->ru.tag[j] + 1)
+      h = (h + 1) & (PROFILE_SLOTS - 1);
+    q->ptag[h] = q->ru.tag[j] + 1;
+    q->pcnt[h] = q->ru.cnt[j]; /* (the profile's tags are distinct) */
+  }
+}
+
 /* How well an item's tags (the first 4) match the user's tag profile: the
  * share of the profile's tag occurrences it shares, in [0, 4]. */
-static float tag_match(const lt_ranker_user_t *u, const lt_item_meta_t *m) {
-  if (!u->total) return 0;
+static float tag_match(const req_t *q, const lt_item_meta_t *m) {
+  if (!q->ru.total) return 0;
   uint32_t a = 0, nt = m->ntags < 4 ? m->ntags : 4;
-  for (uint32_t t = 0; t < nt; t++)
-    for (uint32_t j = 0; j < u->ntags; j++)
-      if (u->tag[j] == m->tags[t]) a += u->cnt[j];
-  return (float)a / (float)u->total;
+  for (uint32_t t = 0; t < nt; t++) {
+    if (m->tags[t] == LT_NONE) continue;
+    uint32_t h = (uint32_t)lt_mix64(m->tags[t]) & (PROFILE_SLOTS - 1);
+    while (q->ptag[h] && q->ptag[h] != m->tags[t] + 1)
+      h = (h + 1) & (PROFILE_SLOTS - 1);
+    if (q->ptag[h]) a += q->pcnt[h];
+  }
+  return (float)a / (float)q->ru.total;
 }
 
 /* Marks item as looked at by the exploration source; 0 when it was already
@@ -580,7 +599,7 @@ static void src_explore(req_t *q, uint32_t quota) {
                 : 1.0f - (float)lt_state_item_counters(q->st, item)->impressions /
                              (float)f->o.explore_max_impressions;
       topk_push(r, &n, cap,
-                (ranked_t){tag_match(&q->ru, im) + 0.01f * need -
+                (ranked_t){tag_match(q, im) + 0.01f * need -
                                (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
                            item});
     }
@@ -604,7 +623,7 @@ static void src_explore(req_t *q, uint32_t quota) {
     if (!eligible(im, q->now) || !collect(q, item)) continue;
     float need = 1.0f - (float)c->impressions / (float)f->o.explore_max_impressions;
     topk_push(r, &n, cap,
-              (ranked_t){tag_match(&q->ru, im) + 0.01f * need -
+              (ranked_t){tag_match(q, im) + 0.01f * need -
                              (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
                          item});
   }
@@ -619,6 +638,16 @@ static void src_explore(req_t *q, uint32_t quota) {
   }
 }
 
+/* Trending: the best candidates by popularity now, from the snapshot's
+ * popularity list and the ring of recently engaged items. Popularity decays
+ * at one rate for every item, so the order of items by decayed popularity
+ * does not change with time: the list, sorted at training, is still in
+ * order for every item without an event since, and an item with events
+ * since is in the ring (unless the ring wrapped: then it keeps its place of
+ * training time, a small error in a fallback source). So the list is read
+ * from its head only until the room is full, and a ring item needs its
+ * exact popularity only when its undecayed value (an upper bound) beats the
+ * weakest kept. */
 static void src_trending(req_t *q) {
   const lt_models_t *m = q->m;
   uint32_t room = q->budget - q->ncand;
@@ -631,10 +660,18 @@ static void src_trending(req_t *q) {
   ranked_t heap[1024];
   uint32_t cap = room < 1024 ? room : 1024, len = 0;
   for (uint32_t i = 0; i < m->npop + nring; i++) {
-    uint32_t item =
-        i < m->npop
-            ? m->pop[i]
-            : __atomic_load_n(&q->f->hot[(head - 1 - (i - m->npop)) % LT__HOT_N], __ATOMIC_RELAXED);
+    uint32_t item;
+    if (i < m->npop) {
+      if (len == cap) { /* the rest of the list is behind the worst kept */
+        i = m->npop - 1;
+        continue;
+      }
+      item = m->pop[i];
+    } else {
+      item = __atomic_load_n(&q->f->hot[(head - 1 - (i - m->npop)) % LT__HOT_N], __ATOMIC_RELAXED);
+      const lt_item_counters_t *ic = item == LT_NONE ? NULL : lt_state_item_counters(q->st, item);
+      if (!ic || (len == cap && !((float)ic->pop > heap[0].s))) continue;
+    }
     if (item == LT_NONE || set_slot(q->s, item, 0)) continue; /* seen or already in */
     if (!eligible(lt_state_item(q->st, item), q->now)) continue;
     float p = (float)lt_state_item_pop(q->st, item, q->t_pop);
@@ -825,11 +862,48 @@ static int creator_ok(const cand_t *x, uint32_t last, const uint32_t *pc_creator
   return 1;
 }
 
-static int cand_desc(const void *a, const void *b, void *ctx) {
-  const cand_t *c = ctx;
-  const cand_t *x = &c[*(const uint32_t *)a], *y = &c[*(const uint32_t *)b];
-  if (x->score != y->score) return x->score > y->score ? -1 : 1;
-  return x->item < y->item ? -1 : x->item > y->item;
+/* Does candidate a rank before candidate b: higher score, then lower item
+ * id (a total order: a request is reproducible). */
+static int cand_before(const cand_t *c, uint32_t a, uint32_t b) {
+  if (c[a].score != c[b].score) return c[a].score > c[b].score;
+  return c[a].item < c[b].item;
+}
+
+static void heap_down(const cand_t *c, uint32_t *h, uint32_t n, uint32_t i) {
+  for (;;) {
+    uint32_t l = 2 * i + 1, r = l + 1, b = i;
+    if (l < n && cand_before(c, h[l], h[b])) b = l;
+    if (r < n && cand_before(c, h[r], h[b])) b = r;
+    if (b == i) return;
+    uint32_t t = h[i];
+    h[i] = h[b];
+    h[b] = t;
+    i = b;
+  }
+}
+
+/* The candidates in score order, produced lazily: a page usually takes its
+ * n items from the first few, so a max-heap (built in O(ncand)) is popped
+ * only as far as the picking reads (order_at) instead of sorting them all. */
+static void order_begin(req_t *q) {
+  uint32_t *h = q->s->heap;
+  for (uint32_t i = 0; i < q->ncand; i++)
+    h[i] = i;
+  q->nheap = q->ncand;
+  q->nsorted = 0;
+  for (uint32_t i = q->nheap / 2; i-- > 0;)
+    heap_down(q->s->cand, h, q->nheap, i);
+}
+
+/* The index of the j-th best candidate (j < ncand). */
+static uint32_t order_at(req_t *q, uint32_t j) {
+  uint32_t *h = q->s->heap;
+  while (q->nsorted <= j) {
+    q->s->order[q->nsorted++] = h[0];
+    h[0] = h[--q->nheap];
+    heap_down(q->s->cand, h, q->nheap, 0);
+  }
+  return q->s->order[j];
 }
 
 /* ---- reasons ------------------------------------------------------------------ */
@@ -1100,6 +1174,7 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
     }
   }
   lt_ranker_user_init(&q.ru, f->st, uid, s->hist, nh, LT_NONE);
+  profile_index(&q);
   uint32_t follows[FOLLOW_MAX];
   /* (only when there are follows: the state's copy passes a NULL array to
    * memcpy when there are none) */
@@ -1123,9 +1198,7 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
 
   /* order, then pick under the creator rules and the AIGC cap */
   cand_t *c = s->cand;
-  for (uint32_t i = 0; i < q.ncand; i++)
-    s->order[i] = i;
-  qsort_r(s->order, q.ncand, sizeof *s->order, cand_desc, c);
+  order_begin(&q);
   uint32_t picked = 0;
   page_t pg;
   pg.last_creator = LT_NONE;
@@ -1161,12 +1234,12 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
       }
     }
     for (uint32_t j = lo; j < q.ncand && ci == UINT32_MAX; j++) {
-      const cand_t *x = &c[s->order[j]];
-      if (!x->taken && page_ok(&pg, x, o->max_per_creator)) ci = s->order[j];
+      uint32_t cj = order_at(&q, j);
+      if (!c[cj].taken && page_ok(&pg, &c[cj], o->max_per_creator)) ci = cj;
     }
     if (ci == UINT32_MAX) break;
     c[ci].taken = 1;
-    while (lo < q.ncand && c[s->order[lo]].taken)
+    while (lo < q.ncand && c[order_at(&q, lo)].taken)
       lo++;
     while (xnext < q.nx && c[s->xorder[xnext]].taken)
       xnext++;
