@@ -229,10 +229,10 @@ int64_t lt_feed_model_trained_at(const lt_feed_t *f);
 /* lt_feed_entry_t.flags: the policies that touched an entry (also named at
  * the end of its reason). */
 enum {
-  LT_FEED_F_AIGC = 1,     /* the item is AI-generated (always labelled) */
-  LT_FEED_F_EXPLORE = 2,  /* drawn in an exploration slot */
-  LT_FEED_F_POOL = 4,     /* in a traffic pool (pool is its stage) */
-  LT_FEED_F_FAIR = 8,     /* its creator's exposure was discounted */
+  LT_FEED_F_AIGC = 1,      /* the item is AI-generated (always labelled) */
+  LT_FEED_F_EXPLORE = 2,   /* drawn in an exploration slot */
+  LT_FEED_F_POOL = 4,      /* in a traffic pool (pool is its stage) */
+  LT_FEED_F_FAIR = 8,      /* its creator's exposure was discounted */
   LT_FEED_F_NEGATIVE = 16, /* discounted after the user's not_interested */
   LT_FEED_F_LIVE = 32      /* a live room, live now */
 };

@@ -738,8 +738,8 @@ int lt_feed_stats_pool(void *feed, uint32_t item, lt_stats_pool_view_t *out) {
   int rc = lt_feed_item_pool(feed, item, &pi);
   if (rc) return rc;
   static const int to_stats[] = {
-      [LT_POOL_NONE] = LT_STATS_POOL_NEVER,         [LT_POOL_IN] = LT_STATS_POOL_IN,
-      [LT_POOL_JUDGING] = LT_STATS_POOL_JUDGING,    [LT_POOL_ORGANIC] = LT_STATS_POOL_ORGANIC,
+      [LT_POOL_NONE] = LT_STATS_POOL_NEVER,          [LT_POOL_IN] = LT_STATS_POOL_IN,
+      [LT_POOL_JUDGING] = LT_STATS_POOL_JUDGING,     [LT_POOL_ORGANIC] = LT_STATS_POOL_ORGANIC,
       [LT_POOL_GRADUATED] = LT_STATS_POOL_GRADUATED, [LT_POOL_EXPIRED] = LT_STATS_POOL_EXPIRED};
   out->status = to_stats[pi.status];
   out->reached = pi.reached;

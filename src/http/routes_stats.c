@@ -573,9 +573,10 @@ static void wt_section(lt__req_t *r, dash_t *d) {
 }
 
 static void top_tables(lt_buf_t *b, dash_t *d) {
-  PUT(b, "<div class=\"cols\"><div><h2>Top creators <small>(impressions in the range)</small>"
-         "</h2><table id=\"top-creators\"><tr><th>creator</th><th>impressions</th><th>share</th>"
-         "<th>watch h</th><th>followers</th><th>items by pool (initial/1/2/3/top/none)</th></tr>\n");
+  PUT(b,
+      "<div class=\"cols\"><div><h2>Top creators <small>(impressions in the range)</small>"
+      "</h2><table id=\"top-creators\"><tr><th>creator</th><th>impressions</th><th>share</th>"
+      "<th>watch h</th><th>followers</th><th>items by pool (initial/1/2/3/top/none)</th></tr>\n");
   for (size_t i = 0; i < d->ntc; i++) {
     const lt_stats_creator_t *c = &d->tc[i];
     PUT(b, "<tr><td>");

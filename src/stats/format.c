@@ -273,8 +273,7 @@ static void creator_json(lt_buf_t *b, const lt_stats_creator_t *c) {
   if (c->has_outcomes) { /* the feed's pools: where each item stands now */
     lt_buf_printf(b, ", \"traffic_pool_status\": {");
     for (int k = 0; k < LT_STATS_POOL_STATUSES; k++)
-      lt_buf_printf(b, "%s\"%s\": %u", k ? ", " : "", lt_stats_pool_status_name(k),
-                    c->outcome[k]);
+      lt_buf_printf(b, "%s\"%s\": %u", k ? ", " : "", lt_stats_pool_status_name(k), c->outcome[k]);
     lt_buf_u8(b, '}');
   }
   lt_buf_u8(b, '}');

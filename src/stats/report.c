@@ -308,7 +308,7 @@ const char *lt_stats_pool_name(int stage) {
 }
 
 const char *lt_stats_pool_status_name(int status) {
-  static const char *const names[LT_STATS_POOL_STATUSES] = {"pool",    "judging", "organic",
+  static const char *const names[LT_STATS_POOL_STATUSES] = {"pool",      "judging", "organic",
                                                             "graduated", "expired", "none"};
   return status >= 0 && status < LT_STATS_POOL_STATUSES ? names[status] : "?";
 }

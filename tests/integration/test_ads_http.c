@@ -274,9 +274,10 @@ static void feed_catalog(env_t *e) {
                               c || j ? ", " : "", c, j, c, c % 3, (long long)(now_s - 2 * 86400),
                               c ? "" : ", \"aigc\": true");
   for (int k = 0; k < 3; k++)
-    len += (size_t)snprintf(b + len, cap - len,
-                            ", {\"id\": \"ad%c\", \"creator\": \"brand\", \"published_at\": %lld%s}",
-                            'A' + k, (long long)(now_s - 30 * 86400), k == 1 ? ", \"aigc\": true" : "");
+    len += (size_t)snprintf(
+        b + len, cap - len,
+        ", {\"id\": \"ad%c\", \"creator\": \"brand\", \"published_at\": %lld%s}", 'A' + k,
+        (long long)(now_s - 30 * 86400), k == 1 ? ", \"aigc\": true" : "");
   snprintf(b + len, cap - len, "]");
   expect(e, "POST", "/v1/items", AUTH, b, 200, NULL);
   len = (size_t)snprintf(b, cap, "[");
@@ -350,14 +351,15 @@ static void without_campaigns_the_page_is_the_organic_page(void **state) {
   /* the engine was asked and had nothing to offer */
   cJSON *j = get_json(e, "/v1/feed?user=viewer&n=20");
   const cJSON *it;
-  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items")) assert_false(jbool(it, "ad"));
+  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items"))
+      assert_false(jbool(it, "ad"));
   cJSON_Delete(j);
   expect(e, "GET", "/metrics", NULL, NULL, 200, "\nlaotie_ads_served_total 0\n");
   expect(e, "GET", "/metrics", NULL, NULL, 200, "\nlaotie_ads_pages_total 2\n");
 }
 
-#define CAMPAIGN(id, adv, bid, creative)                                                         \
-  "{\"id\": \"" id "\", \"advertiser\": \"" adv "\", \"daily_budget_cents\": 100000, "            \
+#define CAMPAIGN(id, adv, bid, creative)                                                           \
+  "{\"id\": \"" id "\", \"advertiser\": \"" adv "\", \"daily_budget_cents\": 100000, "             \
   "\"bid\": {\"type\": \"cpm\", \"amount_cents\": " bid "}, \"creatives\": [\"" creative "\"]}"
 
 static void ads_take_their_slots_and_are_billed_the_auction_price(void **state) {
@@ -456,7 +458,8 @@ static void ads_take_their_slots_and_are_billed_the_auction_price(void **state) 
   expect(e, "PUT", "/v1/users/vip", AUTH, "{\"groups\": [\"ad_free\"]}", 200, NULL);
   fj = get_json(e, "/v1/feed?user=vip&n=20");
   const cJSON *it;
-  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(fj, "items")) assert_false(jbool(it, "ad"));
+  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(fj, "items"))
+      assert_false(jbool(it, "ad"));
   cJSON_Delete(fj);
 
   /* serving counters: two pages of 3 ads (the direct one and the HTTP one) */
@@ -473,9 +476,10 @@ static void feed_entries_show_what_the_policies_did(void **state) {
   feed_catalog(e);
   char body[256];
   int64_t now_s = lt_now_ms() / 1000;
-  snprintf(body, sizeof body,
-           "{\"creator\": \"star\", \"kind\": \"live\", \"live\": {\"start\": %lld, \"end\": %lld}}",
-           (long long)(now_s - 600), (long long)(now_s + 3600));
+  snprintf(
+      body, sizeof body,
+      "{\"creator\": \"star\", \"kind\": \"live\", \"live\": {\"start\": %lld, \"end\": %lld}}",
+      (long long)(now_s - 600), (long long)(now_s + 3600));
   expect(e, "PUT", "/v1/items/room", AUTH, body, 200, NULL);
   expect(e, "POST", "/v1/users/fan/follows/star", AUTH, NULL, 200, NULL);
   int seen_explore = 0, seen_aigc = 0, seen_live = 0;

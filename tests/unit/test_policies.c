@@ -439,9 +439,9 @@ static void stats_report_the_pools_the_feed_really_runs(void **state) {
   env_t e;
   env_open(&e, &o);
   int64_t t = NOW - 3 * HOUR;
-  put(&e, "up", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);     /* promoted to pool 1 */
-  put(&e, "grad", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);   /* passes both pools */
-  put(&e, "fresh", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);  /* still in pool 0 */
+  put(&e, "up", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);    /* promoted to pool 1 */
+  put(&e, "grad", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);  /* passes both pools */
+  put(&e, "fresh", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0); /* still in pool 0 */
   /* back catalogue: played before it was put, so never in a pool */
   ev(&e, "early", "hit", LT_EV_PLAY, t - DAY, 1000, NULL);
   put(&e, "hit", "cx", "t0", 0, LT_KIND_VIDEO, t - 30 * DAY, 0, 0);
