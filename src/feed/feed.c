@@ -61,6 +61,7 @@
 #include <sys/stat.h>
 
 const double lt__lat_bounds[LT__LAT_BUCKETS - 1] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25};
+const double lt__train_bounds[LT__TRAIN_BUCKETS - 1] = {0.1, 1, 5, 15, 60, 300, 900, 3600};
 
 static const char *source_names[LT_SRC__COUNT] = {"following", "itemcf",  "ials", "trending",
                                                   "fresh",     "explore", "ad"};
@@ -462,6 +463,12 @@ int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log) {
   lt_feed_publish(f, m);
   double secs = (double)(lt_mono_ns() - t0) / 1e9;
   __atomic_store(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
+  double sum = f->train_seconds_sum + secs; /* (only trainings write it, under train_lock) */
+  __atomic_store(&f->train_seconds_sum, &sum, __ATOMIC_RELAXED);
+  uint32_t tb = 0;
+  while (tb < LT__TRAIN_BUCKETS - 1 && secs > lt__train_bounds[tb])
+    tb++;
+  lt__count(&f->train_bucket[tb], 1);
   for (int s = 0; s < LT_MODELS_STAGES; s++)
     __atomic_store(&f->stage_seconds[s], &m->seconds[s], __ATOMIC_RELAXED);
   lt__count(&f->train_runs, 1);
@@ -617,6 +624,20 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
   __atomic_load(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
   fprintf(out, "# HELP laotie_train_seconds_last Duration of the last training.\n");
   fprintf(out, "# TYPE laotie_train_seconds_last gauge\nlaotie_train_seconds_last %.6f\n", secs);
+  fprintf(out, "# HELP laotie_train_seconds Durations of the trainings since start.\n"
+               "# TYPE laotie_train_seconds histogram\n");
+  uint64_t tcum = 0;
+  for (int b = 0; b < LT__TRAIN_BUCKETS; b++) {
+    tcum += lt__load(&f->train_bucket[b]);
+    if (b < LT__TRAIN_BUCKETS - 1)
+      fprintf(out, "laotie_train_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", lt__train_bounds[b],
+              tcum);
+    else
+      fprintf(out, "laotie_train_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", tcum);
+  }
+  __atomic_load(&f->train_seconds_sum, &secs, __ATOMIC_RELAXED);
+  fprintf(out, "laotie_train_seconds_sum %.6f\nlaotie_train_seconds_count %" PRIu64 "\n", secs,
+          tcum);
   fprintf(out, "# TYPE laotie_train_stage_seconds_last gauge\n");
   for (int s = 0; s < LT_MODELS_STAGES; s++) {
     __atomic_load(&f->stage_seconds[s], &secs, __ATOMIC_RELAXED);
