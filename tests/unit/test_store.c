@@ -321,7 +321,7 @@ typedef struct {
 
 static void *pipe_writer(void *arg) {
   pipe_writer_t *a = arg;
-  char ids[10][16];
+  char ids[10][32];
   for (int b = 0; b < 100; b++) {
     lt_record_t recs[10];
     for (int i = 0; i < 10; i++) {
