@@ -467,3 +467,82 @@ void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void 
   fn(ctx, s->st);
   pthread_mutex_unlock(&s->wlock);
 }
+
+/* ---- lt_store_scan ---------------------------------------------------- */
+
+#define SCAN_BATCH 256          /* records per call of fn */
+#define SCAN_ARENA (256u << 10) /* bytes of payload copies per batch */
+
+typedef struct scan_job {
+  lt_store_t *s;
+  lt_store_observer_fn fn;
+  lt_store_ext_fn ext;
+  void *ctx;
+  uint64_t end;
+  int rc;
+} scan_job_t;
+
+/* Reads and dispatches; runs under the writer lock. A reader's record is
+ * valid only until its next call, so core records are copied into an
+ * arena that never moves while a batch refers to it (it grows only when
+ * empty) and decoded from the copy. */
+static void scan_locked(void *ctx, lt_state_t *st) {
+  (void)st;
+  scan_job_t *j = ctx;
+  lt_store_t *s = j->s;
+  lt_log_reader_t *rd = NULL;
+  lt_record_t *recs = malloc(SCAN_BATCH * sizeof *recs);
+  size_t acap = SCAN_ARENA, used = 0, n = 0;
+  unsigned char *arena = malloc(acap);
+  char *ldir = path_join(s->dir, "log");
+  int rc = LT_ENOMEM;
+  if (!recs || !arena || !ldir) goto out;
+  if ((rc = lt_log_sync(s->log)) || (rc = lt_log_reader_open(ldir, 0, &rd))) goto out;
+  const void *p;
+  uint32_t len;
+  uint64_t off;
+  while ((rc = lt_log_reader_next(rd, &p, &len, &off)) == 1) {
+    j->end = off + 8 + len; /* frame: u32 length + u32 checksum + payload (log.c) */
+    if (((const unsigned char *)p)[0] >= LT_REC_EXT_BASE) {
+      if (n) j->fn(j->ctx, recs, n); /* keep the log order */
+      n = used = 0;
+      if (j->ext) j->ext(j->ctx, p, len, off);
+      continue;
+    }
+    if (n == SCAN_BATCH || acap - used < len) {
+      if (n) j->fn(j->ctx, recs, n);
+      n = used = 0;
+      if (acap < len) {
+        unsigned char *a = realloc(arena, len);
+        if (!a) {
+          rc = LT_ENOMEM;
+          break;
+        }
+        arena = a;
+        acap = len;
+      }
+    }
+    memcpy(arena + used, p, len);
+    if ((rc = lt_record_decode(arena + used, len, &recs[n]))) break;
+    used += len;
+    n++;
+  }
+  if (rc >= 0 && n) j->fn(j->ctx, recs, n);
+  /* everything the state has applied must have been read */
+  if (rc >= 0 && j->end < lt_log_end(s->log)) rc = LT_EIO;
+out:
+  j->rc = rc < 0 ? rc : LT_OK;
+  lt_log_reader_close(rd);
+  free(ldir);
+  free(arena);
+  free(recs);
+}
+
+int lt_store_scan(lt_store_t *s, lt_store_observer_fn fn, lt_store_ext_fn ext, void *ctx,
+                  uint64_t *end) {
+  if (!s || !fn) return LT_EINVAL;
+  scan_job_t j = {s, fn, ext, ctx, 0, 0};
+  lt_store_locked(s, scan_locked, &j);
+  if (end) *end = j.end;
+  return j.rc;
+}
