@@ -470,8 +470,10 @@ void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void 
 
 /* ---- lt_store_scan ---------------------------------------------------- */
 
-#define SCAN_BATCH 256          /* records per call of fn */
-#define SCAN_ARENA (256u << 10) /* bytes of payload copies per batch */
+/* Records per call of fn: enough that a consumer handing each batch to
+ * another thread (laotie serve) pays little for the hand-off. */
+#define SCAN_BATCH 2048
+#define SCAN_ARENA (1u << 20) /* bytes of payload copies per batch */
 
 typedef struct scan_job {
   lt_store_t *s;
