@@ -75,7 +75,7 @@ static void *worker_main(void *arg) {
       last_snap = lt_mono_ns();
     }
     if (train) {
-      int rc = lt_feed_train(w->feed, NULL);
+      int rc = lt_feed_train(w->feed, 0, NULL);
       if (rc) fprintf(stderr, "laotie serve: training failed: %s\n", lt_strerror(rc));
       else
         fprintf(stderr, "laotie serve: model version %llu published\n",
@@ -347,10 +347,12 @@ int lt_cmd_serve(int argc, char **argv) {
   if (!lt_feed_model_version(feed) && t.events && !no_train) {
     fprintf(stderr, "laotie serve: no trained model yet: training on %llu events ...\n",
             (unsigned long long)t.events);
-    rc = lt_feed_train(feed, stderr);
+    rc = lt_feed_train(feed, 0, stderr);
     if (rc) fprintf(stderr, "laotie serve: training failed: %s (serving without)\n", lt_strerror(rc));
     stage(&tl, "first model trained");
   }
+  lt_feed_set_ads(feed, ads);                            /* ad slots in feed pages */
+  lt_stats_set_pool_fn(stats, lt_feed_stats_pool, feed); /* reports show the feed's pools */
   /* no write can come before the server starts: the observer takes over
    * exactly where the scan ended */
   lt_store_set_observer(store, observe, &obs);

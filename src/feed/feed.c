@@ -491,13 +491,14 @@ void lt_feed_free(lt_feed_t *f) {
 
 /* ---- training --------------------------------------------------------------- */
 
-int lt_feed_train(lt_feed_t *f, FILE *log) {
+int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log) {
   if (!f) return LT_EINVAL;
+  if (now_ms <= 0) now_ms = lt_now_ms();
   pthread_mutex_lock(&f->train_lock);
   uint64_t t0 = lt_mono_ns();
   uint64_t version = lt_feed_model_version(f) + 1;
   lt_models_t *m = NULL;
-  int rc = lt_models_build(f->st, &f->mo, version, lt_now_ms(), log, &m);
+  int rc = lt_models_build(f->st, &f->mo, version, now_ms, log, &m);
   if (rc) {
     lt__count(&f->train_failures, 1);
     if (log) fprintf(log, "train v%" PRIu64 ": failed: %s\n", version, lt_strerror(rc));

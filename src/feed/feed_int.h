@@ -133,6 +133,7 @@ struct lt_feed {
   pthread_mutex_t train_lock;
 
   lt_ranker_t *ranker; /* written by lt_feed_observe only; read lock-free */
+  lt_ads_t *ads;       /* lt_feed_set_ads (atomic pointer); NULL = no ads */
 
   /* written by requests (any thread), read by lt_feed_observe and
    * lt_feed_annotate: slot = hash(request id, item), word = 32 tag bits |

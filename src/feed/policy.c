@@ -713,6 +713,19 @@ int lt_feed_item_pool(lt_feed_t *f, uint32_t item, lt_feed_pool_info_t *out) {
   return LT_OK;
 }
 
+int lt_feed_stats_pool(void *feed, uint32_t item, lt_stats_pool_view_t *out) {
+  lt_feed_pool_info_t pi;
+  int rc = lt_feed_item_pool(feed, item, &pi);
+  if (rc) return rc;
+  static const int to_stats[] = {
+      [LT_POOL_NONE] = LT_STATS_POOL_NEVER,          [LT_POOL_IN] = LT_STATS_POOL_IN,
+      [LT_POOL_JUDGING] = LT_STATS_POOL_JUDGING,     [LT_POOL_ORGANIC] = LT_STATS_POOL_ORGANIC,
+      [LT_POOL_GRADUATED] = LT_STATS_POOL_GRADUATED, [LT_POOL_EXPIRED] = LT_STATS_POOL_EXPIRED};
+  out->status = to_stats[pi.status];
+  out->reached = pi.reached;
+  return LT_OK;
+}
+
 void lt_feed_policy_stats(lt_feed_t *f, lt_feed_policy_stats_t *out) {
   memset(out, 0, sizeof *out);
   if (!f) return;
