@@ -499,7 +499,11 @@ static void scan_locked(void *ctx, lt_state_t *st) {
   char *ldir = path_join(s->dir, "log");
   int rc = LT_ENOMEM;
   if (!recs || !arena || !ldir) goto out;
-  if ((rc = lt_log_sync(s->log)) || (rc = lt_log_reader_open(ldir, 0, &rd))) goto out;
+  /* records queued on the log are invisible to a reader: write them out
+   * (nothing new comes under the lock; a failure shows below as a short
+   * read, as on a store that refuses writes) */
+  lt_log_sync(s->log);
+  if ((rc = lt_log_reader_open(ldir, 0, &rd))) goto out;
   const void *p;
   uint32_t len;
   uint64_t off;
