@@ -116,83 +116,19 @@ static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   lt_ads_observe(o->ads, recs, n);
 }
 
-/* The start-up pass (lt_store_scan): the same consumers from the whole
- * log, except that the feed rebuilds only its policy state (the ranker
- * learnt from these records already and is saved with the models). On two
- * cores: a helper thread feeds each batch to the feed policies while the
- * scanning thread feeds it to the analytics and the ads books. That is
- * safe because the three write only their own state and read the store's
- * state, which nothing writes during the pass; replay() returns only when
- * both are done, as a batch's records are valid only until then. */
-typedef struct replayer {
-  observers_t *o;
-  pthread_t th;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  const lt_record_t *recs; /* the batch the helper works on; NULL when done */
-  size_t n;
-  int stop;
-} replayer_t;
-
-static void *replay_helper(void *arg) {
-  replayer_t *r = arg;
-  pthread_mutex_lock(&r->mu);
-  for (;;) {
-    while (!r->recs && !r->stop)
-      pthread_cond_wait(&r->cv, &r->mu);
-    if (!r->recs) break;
-    pthread_mutex_unlock(&r->mu);
-    lt_feed_replay(r->o->feed, r->recs, r->n);
-    pthread_mutex_lock(&r->mu);
-    r->recs = NULL;
-    pthread_cond_broadcast(&r->cv);
-  }
-  pthread_mutex_unlock(&r->mu);
-  return NULL;
-}
-
+/* The start-up pass (lt_store_scan, which reads and decodes on a thread
+ * of its own meanwhile): the same consumers from the whole log, except
+ * that the feed rebuilds only its policy state (the ranker learnt from
+ * these records already and is saved with the models). */
 static void replay(void *ctx, const lt_record_t *recs, size_t n) {
-  replayer_t *r = ctx;
-  pthread_mutex_lock(&r->mu);
-  r->recs = recs;
-  r->n = n;
-  pthread_cond_broadcast(&r->cv);
-  pthread_mutex_unlock(&r->mu);
-  lt_stats_observe(r->o->stats, recs, n);
-  lt_ads_observe(r->o->ads, recs, n);
-  pthread_mutex_lock(&r->mu);
-  while (r->recs)
-    pthread_cond_wait(&r->cv, &r->mu);
-  pthread_mutex_unlock(&r->mu);
+  observers_t *o = ctx;
+  lt_feed_replay(o->feed, recs, n);
+  lt_stats_observe(o->stats, recs, n);
+  lt_ads_observe(o->ads, recs, n);
 }
 
 static void replay_ext(void *ctx, const void *rec, size_t len, uint64_t lsn) {
-  lt_ads_ext(((replayer_t *)ctx)->o->ads, rec, len, lsn);
-}
-
-/* Builds the feed policies' state, the analytics and the ads books from
- * the whole log in one pass. Returns 0 or the scan's error. */
-static int replay_log(lt_store_t *store, observers_t *o) {
-  replayer_t r = {.o = o};
-  pthread_mutex_init(&r.mu, NULL);
-  pthread_cond_init(&r.cv, NULL);
-  int rc = lt_ads_attach_begin(o->ads, store);
-  if (!rc && (rc = pthread_create(&r.th, NULL, replay_helper, &r))) {
-    rc = LT_ENOMEM;
-    lt_ads_attach_end(o->ads, rc, 0);
-  } else if (!rc) {
-    uint64_t end = 0;
-    int src = lt_store_scan(store, replay, replay_ext, &r, &end);
-    pthread_mutex_lock(&r.mu);
-    r.stop = 1;
-    pthread_cond_broadcast(&r.cv);
-    pthread_mutex_unlock(&r.mu);
-    pthread_join(r.th, NULL);
-    rc = lt_ads_attach_end(o->ads, src, end);
-  }
-  pthread_mutex_destroy(&r.mu);
-  pthread_cond_destroy(&r.cv);
-  return rc;
+  lt_ads_ext(((observers_t *)ctx)->ads, rec, len, lsn);
 }
 
 /* Reads or creates DATA/api_key. Returns 0 or -1 (printed). */
@@ -331,7 +267,12 @@ int lt_cmd_serve(int argc, char **argv) {
    * derive from it: the feed policies' state, the analytics and the ads
    * books (one read and one decode of each record; see replay()). */
   observers_t obs = {feed, stats, ads};
-  if ((rc = replay_log(store, &obs))) {
+  if (!(rc = lt_ads_attach_begin(ads, store))) {
+    uint64_t end = 0;
+    int src = lt_store_scan(store, replay, replay_ext, &obs, &end);
+    rc = lt_ads_attach_end(ads, src, end);
+  }
+  if (rc) {
     fprintf(stderr, "laotie serve: replaying the log: %s\n", lt_strerror(rc));
     goto out;
   }
