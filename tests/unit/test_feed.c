@@ -714,6 +714,8 @@ static void observed_impressions_train_the_ranker_and_metrics_count(void **state
   assert_true(metrics_has(f, "laotie_feed_items_total{source=\"itemcf\"}"));
   assert_true(metrics_has(f, "laotie_feed_request_seconds_count 1\n"));
   assert_true(metrics_has(f, "laotie_train_seconds_last "));
+  assert_true(metrics_has(f, "laotie_train_seconds_bucket{le=\"+Inf\"} 1\n"));
+  assert_true(metrics_has(f, "laotie_train_seconds_count 1\n"));
   /* what the user just saw and rejected is not shown again */
   get(f, "u2", 30, NOW + DAY, &r);
   check_feed(st, "u2", &r, 2);
