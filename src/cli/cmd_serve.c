@@ -102,7 +102,8 @@ static int request_train(void *ctx) {
 }
 
 /* The store has one observer slot: it calls the feed (online learning)
- * then the stats and the ads books, in log order, under the writer lock. */
+ * then the stats and the ads books, in log order (the second stage of the
+ * store's write pipeline: state/store.c). */
 typedef struct observers {
   lt_feed_t *feed;
   lt_stats_t *stats;

@@ -6,6 +6,17 @@
  * closed and reopened, which replays the log and so rebuilds a state that
  * matches exactly what is durable) -> CLOSED.
  *
+ * Writes are a pipeline of two stages, each under a lock of its own:
+ *   1. under wlock: check, encode, append to the log, apply to the state;
+ *   2. under olock: the observer (the derived views: feed, stats, ads).
+ * A writer takes olock before it releases wlock, so observers see batches
+ * in log order, one at a time, while the next batch goes through stage 1
+ * (two cores ingest at once). Accepted records alternate between two
+ * buffers: batch k's are read by its observer while batch k+1 fills the
+ * other, and batch k+2 can only start filling k's buffer once k+1 holds
+ * olock, i.e. once k's observer is done. Higher-layer records (ext) and
+ * lt_store_locked take both locks, so they see no batch half observed.
+ *
  * Snapshot files are named snapshot-<16 hex digits of the log offset they
  * cover>.snap. Open tries them newest first; one that fails its checksum,
  * names an offset beyond the log's end or was written with other options
@@ -36,14 +47,16 @@ struct lt_store {
   lt_log_t *log;
   lt_state_t *st;
   lt_store_opts_t opts;
-  pthread_mutex_t wlock;
+  pthread_mutex_t wlock; /* stage 1: check, encode, append, apply */
+  pthread_mutex_t olock; /* stage 2: the observer (taken before wlock is let go) */
   lt_buf_t enc;     /* encoded batch (under wlock) */
   const void **recp; /* record pointers into enc */
   uint32_t *lens;
   size_t rcap;
   lt_u64map_t batch_ids; /* ids seen in the current batch */
-  lt_record_t *acc;       /* accepted records of the current batch, in log order */
-  size_t acap;
+  lt_record_t *acc[2];   /* accepted records of a batch, in log order: batches alternate */
+  size_t acap[2];
+  unsigned accx; /* the buffer the next batch fills (under wlock) */
   lt_store_observer_fn observer;
   void *observer_ctx;
   uint64_t dirty;        /* records since the last snapshot */
@@ -170,6 +183,7 @@ int lt_store_open(const char *dir, const lt_store_opts_t *opts, lt_store_t **out
   if (opts) s->opts = *opts;
   else lt_store_opts_default(&s->opts);
   pthread_mutex_init(&s->wlock, NULL);
+  pthread_mutex_init(&s->olock, NULL);
   lt_buf_init(&s->enc);
   lt_u64map_init(&s->batch_ids);
   if (!(s->dir = strdup(dir)) || !(ldir = path_join(dir, "log")) ||
@@ -232,19 +246,22 @@ int lt_store_close(lt_store_t *s, int write_snapshot) {
   lt_u64map_clear(&s->batch_ids);
   free(s->recp);
   free(s->lens);
-  free(s->acc);
+  free(s->acc[0]);
+  free(s->acc[1]);
   free(s->dir);
   pthread_mutex_destroy(&s->wlock);
+  pthread_mutex_destroy(&s->olock);
   free(s);
   return rc;
 }
 
 static int reserve_ptrs(lt_store_t *s, size_t n) {
-  if (n > s->acap) {
-    lt_record_t *a = realloc(s->acc, n * sizeof *a);
+  unsigned x = s->accx;
+  if (n > s->acap[x]) {
+    lt_record_t *a = realloc(s->acc[x], n * sizeof *a);
     if (!a) return LT_ENOMEM;
-    s->acc = a;
-    s->acap = n;
+    s->acc[x] = a;
+    s->acap[x] = n;
   }
   if (n <= s->rcap) return LT_OK;
   const void **rp = realloc(s->recp, n * sizeof *rp);
@@ -342,7 +359,7 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     }
     size_t before = s->enc.len;
     if ((rc = lt_record_encode(&recs[i], &s->enc))) goto out;
-    s->acc[m] = recs[i];
+    s->acc[s->accx][m] = recs[i];
     s->lens[m++] = (uint32_t)(s->enc.len - before);
   }
   if (atomic && r.rejected) {
@@ -351,10 +368,14 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     goto out;
   }
   uint64_t end = 0;
-  if ((rc = append_and_apply(s, m, s->acc, &end))) goto out;
+  lt_record_t *acc = s->acc[s->accx];
+  if ((rc = append_and_apply(s, m, acc, &end))) goto out;
   r.accepted = (uint32_t)m;
-  if (s->observer && m) s->observer(s->observer_ctx, s->acc, m);
+  s->accx ^= 1;
+  pthread_mutex_lock(&s->olock); /* stage 2, in log order (design note) */
   pthread_mutex_unlock(&s->wlock);
+  if (s->observer && m) s->observer(s->observer_ctx, acc, m);
+  pthread_mutex_unlock(&s->olock);
   /* durability outside the lock: writers that queued meanwhile share the fsync */
   if ((rc = wait_durable(s, end))) r.accepted = 0;
   if (res) *res = r;
@@ -370,6 +391,7 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
     return LT_EINVAL;
   uint64_t end = 0;
   pthread_mutex_lock(&s->wlock);
+  pthread_mutex_lock(&s->olock); /* the ext callback after every earlier batch's observer */
   int rc = s->failed ? LT_EREADONLY : reserve_ptrs(s, 1);
   if (!rc) {
     lt_buf_reset(&s->enc);
@@ -377,6 +399,7 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
     s->lens[0] = (uint32_t)len;
     rc = s->enc.err ? s->enc.err : append_and_apply(s, 1, NULL, &end);
   }
+  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
   if (!rc) rc = wait_durable(s, end);
   return rc;
@@ -452,8 +475,10 @@ int lt_store_snapshot(lt_store_t *s) {
 
 void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx) {
   pthread_mutex_lock(&s->wlock);
+  pthread_mutex_lock(&s->olock);
   s->observer = fn;
   s->observer_ctx = ctx;
+  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
 }
 
@@ -464,7 +489,9 @@ uint64_t lt_store_dirty(const lt_store_t *s) { return s->dirty; }
 
 void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx) {
   pthread_mutex_lock(&s->wlock);
+  pthread_mutex_lock(&s->olock); /* no batch applied but not yet observed */
   fn(ctx, s->st);
+  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
 }
 
