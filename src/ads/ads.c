@@ -32,8 +32,8 @@
  *
  * Records are applied in log order by one writer, always through
  * lt_ads_ext (campaign records) and lt_ads_observe (catalog and events):
- * at attach fed the whole log by lt_store_scan (under the store's writer
- * lock), then live by the store under that same lock. One path, the same
+ * at attach fed the whole log by lt_store_scan (no write in progress),
+ * then live by the store, one batch at a time in log order. One path, the same
  * functions (apply_put, apply_status, apply_event), so the books after a
  * restart equal the books before it (invariant 1).
  *

@@ -11,8 +11,8 @@
  * the state — the feed policies' state, the analytics and the ads books —
  * in log order; the same functions keep them live afterwards as the
  * store's observer. Then listen. The pass runs before any writer exists
- * and under the store's writer lock, so the observer takes over exactly
- * at the record after the last one scanned.
+ * and with no write in progress (lt_store_locked), so the observer takes
+ * over exactly at the record after the last one scanned.
  *
  * The write key comes from --api-key, LAOTIE_API_KEY, the config file, or
  * else DATA/api_key (created at first start with 32 random bytes in hex,

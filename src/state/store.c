@@ -599,7 +599,7 @@ static void *scan_reader(void *arg) {
   return NULL;
 }
 
-/* The consumer side; runs under the writer lock. */
+/* The consumer side; runs as lt_store_locked (no write in progress). */
 static void scan_locked(void *ctx, lt_state_t *st) {
   (void)st;
   scan_job_t *j = ctx;

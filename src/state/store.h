@@ -110,9 +110,10 @@ void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void 
  * gets them); higher-layer records (kind >= LT_REC_EXT_BASE) to ext (may
  * be NULL) with their offset, in their place in that order. One read and
  * one decode of each record, however many consumers fn and ext chain.
- * Runs under the writer lock, after writing out what the log holds
- * queued, so no write interleaves and every record the state has applied
- * is seen (fn and ext must not write to the store). *end (may be NULL) gets the offset after the last record.
+ * Runs as lt_store_locked (no write in progress), after writing out what
+ * the log holds queued, so no write interleaves and every record the
+ * state has applied is seen: an observer registered right after takes
+ * over at the next record (fn and ext must not write to the store). *end (may be NULL) gets the offset after the last record.
  * Returns 0, the reader's error (LT_ECORRUPT, LT_EIO, ...), a decode
  * error, or LT_EIO when the files end before what the state applied. */
 int lt_store_scan(lt_store_t *s, lt_store_observer_fn fn, lt_store_ext_fn ext, void *ctx,
