@@ -281,14 +281,13 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
  * records that were just made durable and applied. Writer path only. */
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n);
 
-/* Rebuilds the policy state (seen sets, traffic pools, creator exposure,
- * AIGC share, negative feedback) by reading the log in log_dir (DIR/log)
- * from offset `from` (0 = the start) to its end, as lt_feed_observe would
- * have built it; the ranker and models are not touched (they are saved with
- * the models). Call it after lt_feed_new and before records are observed.
- * *end (may be NULL) gets the offset after the last record read. Returns 0
- * or the log reader's error (LT_ENOTFOUND when there is no log yet). */
-int lt_feed_replay(lt_feed_t *f, const char *log_dir, uint64_t from, uint64_t *end);
+/* lt_store_observer_fn for lt_store_scan at start (ctx is the lt_feed_t):
+ * rebuilds the policy state (seen sets, traffic pools, creator exposure,
+ * AIGC share, negative feedback) from the whole log, record by record as
+ * lt_feed_observe would have built it; the ranker and models are not
+ * touched (they are saved with the models). Call it after lt_feed_new and
+ * before records are observed. */
+void lt_feed_replay(void *ctx, const lt_record_t *recs, size_t n);
 
 /* Fills the exploration fields of impression events from what the feed
  * served: for each impression whose request_id and item match a served

@@ -494,3 +494,180 @@ void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void 
   pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
 }
+
+/* ---- lt_store_scan ---------------------------------------------------- */
+
+/* Reading and decoding the log costs about what the consumers of a
+ * start-up pass cost, so the scan runs them on two threads: a reader
+ * thread reads, checks and decodes into one of two buffers while the
+ * calling thread hands the other to fn. Buffers are filled and consumed
+ * strictly in turn (0, 1, 0, ...), so the log order holds; a higher-layer
+ * record travels alone in a buffer, between the batches around it. A
+ * reader's record is valid only until its next call, so payloads are
+ * copied into the buffer's arena and decoded from the copy. */
+#define SCAN_BATCH 2048       /* records per call of fn */
+#define SCAN_ARENA (1u << 20) /* bytes of payload copies per batch */
+
+typedef struct scan_buf {
+  lt_record_t *recs;
+  size_t n;
+  unsigned char *arena;
+  size_t acap, used;
+  int is_ext; /* holds one higher-layer record: arena[0..used), at lsn */
+  uint64_t lsn;
+  int full; /* filled by the reader, not consumed yet (under mu) */
+} scan_buf_t;
+
+typedef struct scan_job {
+  lt_store_t *s;
+  lt_store_observer_fn fn;
+  lt_store_ext_fn ext;
+  void *ctx;
+  lt_log_reader_t *rd;
+  scan_buf_t buf[2];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done; /* the reader has published its last buffer (under mu) */
+  uint64_t end;
+  int rc;
+} scan_job_t;
+
+/* Waits until buf is free (consumed), under mu. */
+static void scan_wait_free(scan_job_t *j, scan_buf_t *b) {
+  pthread_mutex_lock(&j->mu);
+  while (b->full)
+    pthread_cond_wait(&j->cv, &j->mu);
+  pthread_mutex_unlock(&j->mu);
+  b->n = b->used = 0;
+  b->is_ext = 0;
+}
+
+static void scan_publish(scan_job_t *j, scan_buf_t *b) {
+  pthread_mutex_lock(&j->mu);
+  b->full = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Makes room for len bytes in an empty buffer's arena. */
+static int scan_room(scan_buf_t *b, size_t len) {
+  if (b->acap >= len) return LT_OK;
+  unsigned char *a = realloc(b->arena, len);
+  if (!a) return LT_ENOMEM;
+  b->arena = a;
+  b->acap = len;
+  return LT_OK;
+}
+
+static void *scan_reader(void *arg) {
+  scan_job_t *j = arg;
+  int k = 0, rc;
+  scan_buf_t *b = &j->buf[0];
+  scan_wait_free(j, b);
+  const void *p;
+  uint32_t len;
+  uint64_t off;
+  while ((rc = lt_log_reader_next(j->rd, &p, &len, &off)) == 1) {
+    j->end = off + 8 + len; /* frame: u32 length + u32 checksum + payload (log.c) */
+    int is_ext = ((const unsigned char *)p)[0] >= LT_REC_EXT_BASE;
+    if (b->n && (is_ext || b->n == SCAN_BATCH || b->acap - b->used < len)) {
+      scan_publish(j, b); /* the batch so far, then a fresh buffer */
+      b = &j->buf[k ^= 1];
+      scan_wait_free(j, b);
+    }
+    if ((rc = scan_room(b, b->used + len))) break;
+    memcpy(b->arena + b->used, p, len);
+    if (is_ext) {
+      b->is_ext = 1;
+      b->used = len;
+      b->lsn = off;
+      scan_publish(j, b);
+      b = &j->buf[k ^= 1];
+      scan_wait_free(j, b);
+      continue;
+    }
+    if ((rc = lt_record_decode(b->arena + b->used, len, &b->recs[b->n]))) break;
+    b->used += len;
+    b->n++;
+  }
+  if (rc >= 0 && b->n) scan_publish(j, b);
+  pthread_mutex_lock(&j->mu);
+  j->rc = rc < 0 ? rc : LT_OK;
+  j->done = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+/* The consumer side; runs as lt_store_locked (no write in progress). */
+static void scan_locked(void *ctx, lt_state_t *st) {
+  (void)st;
+  scan_job_t *j = ctx;
+  lt_store_t *s = j->s;
+  char *ldir = path_join(s->dir, "log");
+  int rc = LT_ENOMEM, ok = ldir != NULL;
+  for (int k = 0; k < 2; k++) {
+    j->buf[k].recs = malloc(SCAN_BATCH * sizeof *j->buf[k].recs);
+    j->buf[k].arena = malloc(SCAN_ARENA);
+    j->buf[k].acap = SCAN_ARENA;
+    ok = ok && j->buf[k].recs && j->buf[k].arena;
+  }
+  if (!ok) goto out;
+  /* records queued on the log are invisible to a reader: write them out
+   * (nothing new comes under the lock; a failure shows below as a short
+   * read, as on a store that refuses writes) */
+  lt_log_sync(s->log);
+  if ((rc = lt_log_reader_open(ldir, 0, &j->rd))) goto out;
+  pthread_t th;
+  if (pthread_create(&th, NULL, scan_reader, j)) {
+    rc = LT_ENOMEM;
+    goto out;
+  }
+  for (int k = 0;; k ^= 1) {
+    scan_buf_t *b = &j->buf[k];
+    pthread_mutex_lock(&j->mu);
+    while (!b->full && !j->done)
+      pthread_cond_wait(&j->cv, &j->mu);
+    int full = b->full;
+    pthread_mutex_unlock(&j->mu);
+    if (!full) break; /* done, and every buffer published was consumed */
+    if (!b->is_ext)
+      j->fn(j->ctx, b->recs, b->n);
+    else if (j->ext)
+      j->ext(j->ctx, b->arena, b->used, b->lsn);
+    pthread_mutex_lock(&j->mu);
+    b->full = 0;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+  }
+  pthread_join(th, NULL);
+  rc = j->rc;
+  /* everything the state has applied must have been read */
+  if (!rc && j->end < lt_log_end(s->log)) rc = LT_EIO;
+out:
+  j->rc = rc;
+  lt_log_reader_close(j->rd);
+  free(ldir);
+  for (int k = 0; k < 2; k++) {
+    free(j->buf[k].arena);
+    free(j->buf[k].recs);
+  }
+}
+
+int lt_store_scan(lt_store_t *s, lt_store_observer_fn fn, lt_store_ext_fn ext, void *ctx,
+                  uint64_t *end) {
+  if (!s || !fn) return LT_EINVAL;
+  scan_job_t j;
+  memset(&j, 0, sizeof j);
+  j.s = s;
+  j.fn = fn;
+  j.ext = ext;
+  j.ctx = ctx;
+  pthread_mutex_init(&j.mu, NULL);
+  pthread_cond_init(&j.cv, NULL);
+  lt_store_locked(s, scan_locked, &j);
+  pthread_mutex_destroy(&j.mu);
+  pthread_cond_destroy(&j.cv);
+  if (end) *end = j.end;
+  return j.rc;
+}

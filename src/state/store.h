@@ -104,4 +104,19 @@ uint64_t lt_store_dirty(const lt_store_t *s);
  * observer). */
 void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx);
 
+/* Hands every record of the log, from its start to its end, to the layers
+ * that derive something from it (analytics, ads books, feed policies):
+ * core records to fn, decoded, in log order, in batches (as the observer
+ * gets them); higher-layer records (kind >= LT_REC_EXT_BASE) to ext (may
+ * be NULL) with their offset, in their place in that order. One read and
+ * one decode of each record, however many consumers fn and ext chain.
+ * Runs as lt_store_locked (no write in progress), after writing out what
+ * the log holds queued, so no write interleaves and every record the
+ * state has applied is seen: an observer registered right after takes
+ * over at the next record (fn and ext must not write to the store). *end (may be NULL) gets the offset after the last record.
+ * Returns 0, the reader's error (LT_ECORRUPT, LT_EIO, ...), a decode
+ * error, or LT_EIO when the files end before what the state applied. */
+int lt_store_scan(lt_store_t *s, lt_store_observer_fn fn, lt_store_ext_fn ext, void *ctx,
+                  uint64_t *end);
+
 #endif

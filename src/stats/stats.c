@@ -43,7 +43,6 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/hash.h"
-#include "log/log.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -328,39 +327,11 @@ void lt_stats_observe(void *ctx, const lt_record_t *recs, size_t n) {
   pthread_rwlock_unlock(&s->lock);
 }
 
-int lt_stats_replay(lt_stats_t *s, const char *log_dir, uint64_t from, uint64_t *end) {
-  lt_log_reader_t *rd = NULL;
-  int rc = lt_log_reader_open(log_dir, from, &rd);
-  if (rc) return rc;
-  const void *p;
-  uint32_t len;
-  uint64_t off, last = from;
-  pthread_rwlock_wrlock(&s->lock);
-  while ((rc = lt_log_reader_next(rd, &p, &len, &off)) == 1) {
-    lt_record_t r;
-    last = off + 8 + len; /* frame: u32 length + u32 checksum + payload */
-    int drc = lt_record_decode(p, len, &r);
-    if (drc == LT_EVERSION) continue; /* a higher layer's record */
-    if (drc) {
-      rc = drc;
-      break;
-    }
-    apply_locked(s, &r);
-  }
-  pthread_rwlock_unlock(&s->lock);
-  lt_log_reader_close(rd);
-  if (end) *end = last;
-  return rc < 0 ? rc : LT_OK;
-}
-
 int lt_stats_open(lt_store_t *store, lt_stats_t **out) {
   lt_stats_t *s = NULL;
-  char path[4096];
-  int n = snprintf(path, sizeof path, "%s/log", lt_store_dir(store));
-  if (n < 0 || (size_t)n >= sizeof path) return LT_EINVAL;
   int rc = lt_stats_new(lt_store_state(store), &s);
-  if (rc) return rc;
-  if ((rc = lt_stats_replay(s, path, 0, NULL))) {
+  if (!rc) rc = lt_store_scan(store, lt_stats_observe, NULL, s, NULL);
+  if (rc) {
     lt_stats_free(s);
     return rc;
   }

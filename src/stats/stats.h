@@ -12,9 +12,10 @@
  *    lt_stats_top_items need no lt_stats_t).
  *  - an lt_stats_t: what the state does not keep — impressions, plays and
  *    watch time per (day, creator), per-day AIGC and young-creator
- *    impressions. It is fed every record of the log in log order: at open
- *    by a full scan of DIR/log (lt_stats_open), then by the store's
- *    observer (lt_stats_observe) as writes become durable. It keeps its
+ *    impressions. It is fed every record of the log in log order by one
+ *    function, lt_stats_observe: at open by a scan of the whole log
+ *    (lt_store_scan), then as the store's observer as writes become
+ *    durable. It keeps its
  *    own copy of the item metadata it attributes by (creator, aigc,
  *    published_at, as of each record's place in the log), so attribution
  *    does not depend on when the state was loaded.
@@ -50,7 +51,7 @@ typedef struct lt_stats lt_stats_t;
 /* ---- building -------------------------------------------------------- */
 
 /* Creates empty stats over a state (which outlives them): feed them with
- * lt_stats_apply / lt_stats_replay. Returns 0 or LT_ENOMEM. */
+ * lt_stats_observe (or lt_stats_apply). Returns 0 or LT_ENOMEM. */
 int lt_stats_new(lt_state_t *st, lt_stats_t **out);
 /* Frees. Accepts NULL. */
 void lt_stats_free(lt_stats_t *s);
@@ -65,16 +66,13 @@ int lt_stats_apply(lt_stats_t *s, const lt_record_t *rec);
  * Applies recs[0..n) under one write lock. */
 void lt_stats_observe(void *ctx, const lt_record_t *recs, size_t n);
 
-/* Reads the log in log_dir (DIR/log) from offset `from` (0 = the start)
- * to its current end and applies every record. *end (may be NULL) gets the
- * offset after the last record read. Must not run while records are also
- * fed by lt_stats_observe (each record must be applied once). Returns 0,
- * or the reader's error (LT_ENOTFOUND, LT_ECORRUPT, LT_EIO, ...). */
-int lt_stats_replay(lt_stats_t *s, const char *log_dir, uint64_t from, uint64_t *end);
-
-/* lt_stats_new over the store's state + lt_stats_replay of the store's
- * whole log. Call it after lt_store_open and before writes start, then
- * register lt_stats_observe (chained with any other observer). */
+/* lt_stats_new over the store's state, fed the store's whole log
+ * (lt_store_scan with lt_stats_observe). Call it after lt_store_open and
+ * before writes start, then register lt_stats_observe (chained with any
+ * other observer). A caller that builds several things from the log at
+ * start (laotie serve) makes the stats with lt_stats_new instead and
+ * chains lt_stats_observe into its one lt_store_scan. Returns 0,
+ * LT_ENOMEM, or lt_store_scan's error. */
 int lt_stats_open(lt_store_t *store, lt_stats_t **out);
 
 /* Records applied so far; 1 when an allocation failed while applying (the

@@ -856,10 +856,8 @@ static void replay_rebuilds_the_policy_state(void **state) {
 
   assert_int_equal(lt_store_open(dir, &so, &s, NULL), 0);
   assert_int_equal(lt_feed_new(lt_store_state(s), &o, NULL, &f), 0);
-  char logdir[600];
-  snprintf(logdir, sizeof logdir, "%s/log", dir);
   uint64_t end = 0;
-  assert_int_equal(lt_feed_replay(f, logdir, 0, &end), 0);
+  assert_int_equal(lt_store_scan(s, lt_feed_replay, NULL, f, &end), 0);
   assert_int_equal(end, lt_log_end(lt_store_log(s)));
   for (int i = 0; i < 6; i++) {
     snprintf(id, sizeof id, "it%d", i);
