@@ -302,7 +302,7 @@ static void models_are_private_without_the_cli_umask(void **state) {
   lt_feed_opts_default(&fo);
   lt_feed_t *f;
   assert_int_equal(lt_feed_new(lt_store_state(s), &fo, models, &f), 0);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   assert_int_equal(lt_feed_save_ranker(f), 0);
   lt_feed_free(f);
   assert_int_equal(lt_store_close(s, 1), 0);
