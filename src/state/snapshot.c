@@ -306,8 +306,14 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
   st->totals.min_ts_ms = lt_rd_svar(r);
   st->totals.max_ts_ms = lt_rd_svar(r);
   int64_t min_day = lt_rd_svar(r), max_day = lt_rd_svar(r);
-  if (st->totals.events &&
-      (min_day < 0 || max_day >= LT__MAX_DAYS || min_day > max_day))
+  int64_t t0 = st->totals.min_ts_ms, t1 = st->totals.max_ts_ms;
+  /* with events, the day and time ranges hold them; without, they are
+   * exactly what a state that never had an event writes (events applied
+   * later widen them from there: anything else made the next save
+   * unloadable — fuzz/regressions/snapshot/no-events-but-a-day-range) */
+  if (st->totals.events ? min_day < 0 || max_day >= LT__MAX_DAYS || min_day > max_day ||
+                              t0 < 0 || t0 > t1 || t1 > LT_TS_MAX_MS
+                        : min_day != INT32_MAX || max_day != INT32_MIN || t0 || t1)
     return LT_ECORRUPT;
   st->totals.min_day = (int32_t)min_day;
   st->totals.max_day = (int32_t)max_day;

@@ -712,7 +712,7 @@ static void a_garbage_snapshot_is_skipped_and_the_log_replayed(void **state) {
 typedef struct snap_spec {
   uint32_t version;
   uint64_t events;
-  int64_t min_day;
+  int64_t min_day, max_day;
   int item;
   double pop;
   unsigned idem_lg;
@@ -735,7 +735,7 @@ static int load_spec(const snap_spec_t *sp) {
   lt_buf_svar(&b, 0);                   /* min_ts_ms */
   lt_buf_svar(&b, 0);                   /* max_ts_ms */
   lt_buf_svar(&b, sp->min_day);         /* min_day */
-  lt_buf_svar(&b, 0);                   /* max_day */
+  lt_buf_svar(&b, sp->max_day);         /* max_day */
   for (int ns = 0; ns < 6; ns++) {      /* user, item, creator, tag, group, product */
     lt_buf_uvar(&b, ns == 1 && sp->item);
     if (ns == 1 && sp->item) lt_buf_str(&b, "v1", 2);
@@ -770,7 +770,8 @@ static int load_spec(const snap_spec_t *sp) {
 
 static void checksummed_snapshots_with_hostile_values_are_rejected(void **state) {
   (void)state;
-  snap_spec_t ok = {.version = 2, .pop = 2.5, .idem_lg = 4, .idem_keys = {11, 12}, .nkeys = 2};
+  snap_spec_t ok = {.version = 2, .min_day = INT32_MAX, .max_day = INT32_MIN, /* no events */
+                    .pop = 2.5, .idem_lg = 4, .idem_keys = {11, 12}, .nkeys = 2};
   /* the control: the builder writes a snapshot that loads */
   assert_int_equal(load_spec(&ok), LT_OK);
   ok.item = 1;
@@ -780,7 +781,12 @@ static void checksummed_snapshots_with_hostile_values_are_rejected(void **state)
    * read 200 MB before days[] (fuzz/regressions/snapshot/
    * totals-days-out-of-range) */
   snap_spec_t h = ok;
-  h.item = 0, h.events = 1, h.min_day = -2000000;
+  h.item = 0, h.events = 1, h.min_day = -2000000, h.max_day = 0;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  /* no events, yet a day range: events applied later kept it and the next
+   * save did not load (fuzz/regressions/snapshot/no-events-but-a-day-range) */
+  h = ok;
+  h.min_day = 0, h.max_day = 3;
   assert_int_equal(load_spec(&h), LT_ECORRUPT);
 
   /* popularity that is not a finite non-negative number: trending would
