@@ -20,16 +20,23 @@
  * exceeds).
  * Memory is O(nitems * capacity) whatever the number of events.
  *
- * Threads: lt_itemcf_neighbors may run concurrently with other
- * lt_itemcf_neighbors calls; lt_itemcf_observe needs exclusive access (the
- * serving layer publishes immutable copies; see DESIGN.md).
+ * Threads: one writer (lt_itemcf_observe) and any number of readers
+ * (lt_itemcf_neighbors, lt_itemcf_neighbors_over, lt_itemcf_count,
+ * lt_itemcf_nitems, lt_itemcf_memory) at once, with no lock: each item is
+ * changed under its own sequence lock, and a reader retries an item the
+ * writer was changing (itemcf.c's design note), so it never waits for the
+ * writer and never sees a half-changed list. lt_itemcf_build and
+ * lt_itemcf_free need exclusive access.
  *
  * Typical use:
  *   lt_itemcf_t *cf; lt_itemcf_build(ui, NULL, &cf);      // from history
  *   lt_itemcf_observe(cf, recent, nrecent, item);         // each new watch
  *   lt_itemcf_nb_t nb[20]; size_t got;
  *   lt_itemcf_neighbors(cf, item, nb, 20, &got);
+ *   lt_itemcf_neighbors_over(cf, item, base, nbase, nb, 20, &got); // serving
  *   lt_itemcf_free(cf);
+ * (model/cowatch.c runs one writer and many readers over counts that
+ * start at each training; the trained lists are its base.)
  */
 #ifndef LT_MODEL_ITEMCF_H
 #define LT_MODEL_ITEMCF_H
@@ -82,9 +89,22 @@ int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_
 /* Writes up to max neighbours of item into out, most similar first (ties:
  * smaller item id first), and their number into *nout. An unknown item or
  * one with no co-watches gives *nout = 0. Cost O(capacity log max).
- * Returns 0 or LT_EINVAL. */
+ * Returns 0, LT_EINVAL, or LT_EBUSY (*nout = 0) when every attempt met the
+ * writer changing this item (a writer descheduled inside a change). */
 int lt_itemcf_neighbors(const lt_itemcf_t *cf, uint32_t item, lt_itemcf_nb_t *out, size_t max,
                         size_t *nout);
+
+/* The serving read: item's neighbours merged over base[0..nbase) (another
+ * list of the same item, e.g. a trained snapshot's, best first, no item
+ * twice): an item in both gets the larger of its two similarities; the
+ * best max go to out, most similar first (ties: smaller id first), their
+ * number to *nout. out may not overlap base. cf may be NULL (base alone).
+ * Entries that cannot beat the max-th kept are skipped before their
+ * partner's count is read, so a long base list makes the read cheaper.
+ * Returns 0, LT_EINVAL, or LT_EBUSY with out = base alone when every
+ * attempt met the writer changing this item. */
+int lt_itemcf_neighbors_over(const lt_itemcf_t *cf, uint32_t item, const lt_itemcf_nb_t *base,
+                             size_t nbase, lt_itemcf_nb_t *out, size_t max, size_t *nout);
 
 /* Number of users who watched item (n_item); 0 for unknown items. */
 uint32_t lt_itemcf_count(const lt_itemcf_t *cf, uint32_t item);
