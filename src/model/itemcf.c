@@ -15,6 +15,7 @@
  *                   half; allocated on the first pair, doubling up to
  *                   slots_max = pow2 >= 2 * capacity; its slot count is in
  *                   its own header, so a pointer is all a reader needs;
+ *              p    its prior count (itemcf.h: counting on top of a base);
  *              len, lo  (writer only) entries in use, and a count no
  *                   entry is below (lets an eviction stop at the first
  *                   smallest counter instead of scanning every slot; the
@@ -86,13 +87,20 @@ typedef struct tmem {
   struct tmem *next; /* in the garbage list, once replaced */
   uint32_t cap;      /* slots: a power of two; written before publication */
   uint32_t ev;       /* writer only: where the next eviction search starts */
-  uint64_t s[];      /* key | count << 32 */
+  uint32_t *e;       /* per slot, the count inherited at an eviction (Space-
+                        Saving's error); NULL until the table's first eviction
+                        (atomic pointer, atomic entries) */
+  uint32_t hi;       /* no count is above it (atomic; lets a reader skip the
+                        scan of a table that cannot change its answer) */
+  uint32_t pad;
+  uint64_t s[]; /* key | count << 32 */
 } tmem_t;
 
 typedef struct item {
   uint32_t seq, n; /* atomic (readers) */
   tmem_t *t;       /* atomic pointer */
   uint32_t len, lo;
+  uint32_t p; /* prior count (lt_itemcf_set_prior); atomic */
 } item_t;
 
 struct lt_itemcf {
@@ -108,6 +116,14 @@ static inline uint32_t s_cnt(uint64_t w) { return (uint32_t)(w >> 32); }
 static inline uint64_t s_make(uint32_t key, uint32_t cnt) { return (uint64_t)cnt << 32 | key; }
 
 static inline item_t *item_at(const lt_itemcf_t *cf, uint32_t i) { return lt_cv_at(&cf->items, i); }
+
+/* N = prior + n, saturating; any thread (acquire: a reader of the item
+ * under its sequence lock must see the odd seq of a change it reads). */
+static inline uint32_t support_of(const item_t *it) {
+  uint64_t v = (uint64_t)__atomic_load_n(&it->p, __ATOMIC_ACQUIRE) +
+               __atomic_load_n(&it->n, __ATOMIC_ACQUIRE);
+  return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
 
 void lt_itemcf_opts_default(lt_itemcf_opts_t *o) {
   memset(o, 0, sizeof *o);
@@ -193,6 +209,20 @@ static inline uint32_t home(uint32_t key, uint32_t mask) { return (uint32_t)lt_m
  * change also sees the odd seq that opened it. */
 static inline void slot_set(tmem_t *t, uint32_t i, uint64_t w) {
   __atomic_store_n(&t->s[i], w, __ATOMIC_RELEASE);
+  if (s_key(w) != EMPTY && s_cnt(w) > t->hi) __atomic_store_n(&t->hi, s_cnt(w), __ATOMIC_RELEASE);
+}
+
+static inline void err_set(tmem_t *t, uint32_t i, uint32_t e) {
+  if (t->e) __atomic_store_n(&t->e[i], e, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t err_at(const tmem_t *t, uint32_t i) { return t->e ? t->e[i] : 0; }
+
+/* Reader side: the certain count of slot word w at i (count - error);
+ * e is the table's error array as loaded, or NULL. */
+static inline uint32_t r_count(const uint32_t *e, uint32_t i, uint64_t w) {
+  uint32_t c = s_cnt(w), err = e ? __atomic_load_n(&e[i], __ATOMIC_ACQUIRE) : 0;
+  return c > err ? c - err : 0; /* err > c only in a torn read, which is retried */
 }
 
 /* Opens and closes a change of one item (the sequence lock). */
@@ -209,18 +239,28 @@ static tmem_t *tmem_new(uint32_t cap) {
   t->next = NULL;
   t->cap = cap;
   t->ev = 0;
+  t->e = NULL;
+  t->hi = 0;
+  t->pad = 0;
   for (uint32_t i = 0; i < cap; i++)
     t->s[i] = S_EMPTY;
   return t;
 }
 
-/* Inserts a key known to be absent into t (which has room, invariant 1). */
-static void tab_put(tmem_t *t, uint32_t key, uint32_t cnt) {
+/* Inserts a key known to be absent into t (which has room, invariant 1),
+ * with its error (t->e must exist when err > 0). */
+static void tab_put(tmem_t *t, uint32_t key, uint32_t cnt, uint32_t err) {
   uint32_t mask = t->cap - 1;
   uint32_t h = home(key, mask);
   while (s_key(t->s[h]) != EMPTY)
     h = (h + 1) & mask;
   slot_set(t, h, s_make(key, cnt));
+  err_set(t, h, err);
+}
+
+static void tmem_free(tmem_t *t) {
+  if (t) free(t->e);
+  free(t);
 }
 
 /* Gives item `it` a table of cap slots with its entries; the old one
@@ -229,8 +269,15 @@ static int tab_resize(lt_itemcf_t *cf, item_t *it, uint32_t cap) {
   tmem_t *nt = tmem_new(cap), *old = it->t;
   if (!nt) return LT_ENOMEM;
   __atomic_add_fetch(&cf->table_bytes, tmem_size(cap), __ATOMIC_RELAXED);
+  if (old && old->e) {
+    if (!(nt->e = calloc(cap, sizeof *nt->e))) {
+      free(nt);
+      return LT_ENOMEM;
+    }
+    __atomic_add_fetch(&cf->table_bytes, (size_t)cap * sizeof *nt->e, __ATOMIC_RELAXED);
+  }
   for (uint32_t i = 0; old && i < old->cap; i++)
-    if (s_key(old->s[i]) != EMPTY) tab_put(nt, s_key(old->s[i]), s_cnt(old->s[i]));
+    if (s_key(old->s[i]) != EMPTY) tab_put(nt, s_key(old->s[i]), s_cnt(old->s[i]), err_at(old, i));
   __atomic_store_n(&it->t, nt, __ATOMIC_RELEASE);
   if (old) {
     old->next = cf->garbage;
@@ -258,10 +305,12 @@ static void tab_remove_at(tmem_t *t, uint32_t i) {
     int stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
     if (!stays) {
       slot_set(t, i, t->s[j]);
+      err_set(t, i, err_at(t, j));
       i = j;
     }
   }
   slot_set(t, i, S_EMPTY);
+  err_set(t, i, 0);
 }
 
 /* c(item, key) += 1, with Space-Saving eviction when the table is full.
@@ -284,7 +333,7 @@ static int tab_bump(lt_itemcf_t *cf, item_t *it, uint32_t key) {
         if (rc) return rc;
       }
     }
-    tab_put(it->t, key, 1);
+    tab_put(it->t, key, 1, 0);
     it->len++;
     it->lo = 1;
     return 0;
@@ -297,10 +346,19 @@ static int tab_bump(lt_itemcf_t *cf, item_t *it, uint32_t key) {
     uint64_t w = t->s[i];
     if (s_key(w) != EMPTY && s_cnt(w) < mc) mc = s_cnt(w), mi = i;
   }
+  if (!t->e) {
+    uint32_t *e = calloc(t->cap, sizeof *e);
+    if (!e) return LT_ENOMEM;
+    __atomic_add_fetch(&cf->table_bytes, (size_t)t->cap * sizeof *e, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->e, e, __ATOMIC_RELEASE);
+  }
   it->lo = mc;
   t->ev = mi + 1;
   tab_remove_at(t, mi);
-  tab_put(t, key, mc < UINT32_MAX ? mc + 1 : mc);
+  /* the newcomer inherits the evicted count (so a real heavy hitter that
+   * arrives late can stay) and records it as its error: c - e co-watches
+   * are certain, and the similarities use that */
+  tab_put(t, key, mc < UINT32_MAX ? mc + 1 : mc, mc);
   return 0;
 }
 
@@ -337,11 +395,11 @@ void lt_itemcf_free(lt_itemcf_t *cf) {
   if (!cf) return;
   uint32_t n = lt_cv_len(&cf->items);
   for (uint32_t i = 0; i < n; i++)
-    free(item_at(cf, i)->t);
+    tmem_free(item_at(cf, i)->t);
   while (cf->garbage) {
     tmem_t *g = cf->garbage;
     cf->garbage = g->next;
-    free(g);
+    tmem_free(g);
   }
   lt_cv_free(&cf->items);
   free(cf);
@@ -393,8 +451,9 @@ int lt_itemcf_neighbors(const lt_itemcf_t *cf, uint32_t item, lt_itemcf_nb_t *ou
     /* the writer grows the items before it opens a change that may add a
      * partner; a key beyond what this reader sees is from a torn read */
     nitems = lt_cv_len(&cf->items);
-    uint32_t ni = __atomic_load_n(&it->n, __ATOMIC_ACQUIRE);
+    uint32_t ni = support_of(it);
     const tmem_t *t = __atomic_load_n(&it->t, __ATOMIC_ACQUIRE);
+    const uint32_t *e = t ? __atomic_load_n(&t->e, __ATOMIC_ACQUIRE) : NULL;
     size_t got = 0;
     int torn = 0;
     for (uint32_t i = 0; t && i < t->cap; i++) {
@@ -405,8 +464,8 @@ int lt_itemcf_neighbors(const lt_itemcf_t *cf, uint32_t item, lt_itemcf_nb_t *ou
         torn = 1;
         break;
       }
-      uint32_t nj = __atomic_load_n(&item_at(cf, j)->n, __ATOMIC_RELAXED);
-      lt_itemcf_nb_t x = {j, pair_sim(s_cnt(w), ni, nj, cf->shrink)};
+      uint32_t c = r_count(e, i, w);
+      lt_itemcf_nb_t x = {j, pair_sim(c, ni, support_of(item_at(cf, j)), cf->shrink)};
       heap_offer(out, &got, max, x);
     }
     if (torn || __atomic_load_n(&it->seq, __ATOMIC_RELAXED) != s1) continue;
@@ -446,35 +505,108 @@ static uint64_t min_count(float w, uint32_t ni, float shrink) {
   return m > 0 ? (uint64_t)m : 0;
 }
 
-/* A 1024-bit filter of the base list's items: a clear bit means "not
- * listed", which spares most live entries the search of out. */
-typedef struct bloom {
-  uint64_t w[16];
-} bloom_t;
+/* What one read over a base list knows about the queried item i: the
+ * base list, an index of its first BASE_HASHED entries (open addressing,
+ * slot = index in base + 1; later entries are searched linearly), and i's
+ * counts. */
+#define BASE_HASHED 1024
+typedef struct over {
+  const lt_itemcf_nb_t *base;
+  size_t nbase;
+  uint16_t h[2 * BASE_HASHED];
+  uint32_t hmask;
+  uint32_t Ni, pi; /* N_i and its prior part */
+  double scale;    /* a listed partner not counted since keeps s_ij x scale */
+} over_t;
 
-static inline uint32_t bloom_bit(uint32_t j) { return (uint32_t)(lt_mix64(j) >> 54); }
-
-/* Offers partner j with count c of an item seen by ni users to out (j may
- * be listed already, from the base list: then it keeps the larger). */
-static void over_offer(const lt_itemcf_t *cf, const bloom_t *bl, uint32_t ni, uint32_t j,
-                       uint32_t c, lt_itemcf_nb_t *out, size_t *n, size_t max) {
-  uint32_t nj = __atomic_load_n(&item_at(cf, j)->n, __ATOMIC_RELAXED);
-  lt_itemcf_nb_t x = {j, pair_sim(c, ni, nj, cf->shrink)};
-  size_t p = *n;
-  uint32_t b = bloom_bit(j);
-  if (bl->w[b >> 6] >> (b & 63) & 1) {
-    p = 0;
-    while (p < *n && out[p].item != j)
-      p++;
+static void over_index(over_t *o) {
+  size_t nh = o->nbase < BASE_HASHED ? o->nbase : BASE_HASHED;
+  uint32_t cap = 8;
+  while (cap < 2 * nh)
+    cap *= 2;
+  o->hmask = cap - 1;
+  memset(o->h, 0, cap * sizeof o->h[0]);
+  for (size_t k = 0; k < nh; k++) {
+    uint32_t s = home(o->base[k].item, o->hmask);
+    while (o->h[s])
+      s = (s + 1) & o->hmask;
+    o->h[s] = (uint16_t)(k + 1);
   }
+}
+
+/* Index of j in the base list, or -1. */
+static int64_t base_find(const over_t *o, uint32_t j) {
+  for (uint32_t s = home(j, o->hmask); o->h[s]; s = (s + 1) & o->hmask)
+    if (o->base[o->h[s] - 1].item == j) return o->h[s] - 1;
+  for (size_t k = BASE_HASHED; k < o->nbase; k++)
+    if (o->base[k].item == j) return (int64_t)k;
+  return -1;
+}
+
+/* The counted part of a pair's similarity: c co-watches of items seen by
+ * N_i and N_j users; *d gets sqrt(N_i N_j). */
+static double counted_sim(const lt_itemcf_t *cf, uint32_t c, uint32_t Ni, uint32_t Nj, double *d) {
+  if (c > Ni) c = Ni;
+  if (c > Nj) c = Nj;
+  *d = sqrt((double)Ni * (double)Nj);
+  return *d > 0 ? c / (*d + cf->shrink) : 0;
+}
+
+/* Partner j that the base does not list, counted c times with i. */
+static void offer_counted(const lt_itemcf_t *cf, const over_t *o, uint32_t j, uint32_t c,
+                          lt_itemcf_nb_t *out, size_t *n, size_t max) {
+  double d;
+  lt_itemcf_nb_t x = {j, (float)counted_sim(cf, c, o->Ni, support_of(item_at(cf, j)), &d)};
+  ins_offer(out, n, max, x);
+}
+
+/* base[k], counted c times since: out holds it at its scaled base value
+ * (or it fell off the end); the summed value replaces that if larger. */
+static void raise_listed(const lt_itemcf_t *cf, const over_t *o, size_t k, uint32_t c,
+                         lt_itemcf_nb_t *out, size_t *n, size_t max) {
+  const lt_itemcf_nb_t *bk = &o->base[k];
+  const item_t *b = item_at(cf, bk->item);
+  double d, sim = counted_sim(cf, c, o->Ni, support_of(b), &d);
+  if (d > 0) sim += bk->sim * sqrt((double)o->pi * __atomic_load_n(&b->p, __ATOMIC_RELAXED)) / d;
+  lt_itemcf_nb_t x = {bk->item, (float)sim};
+  if (x.sim <= (float)(bk->sim * o->scale)) return;
+  size_t p = 0;
+  while (p < *n && out[p].item != x.item)
+    p++;
   if (p == *n) {
     ins_offer(out, n, max, x);
     return;
   }
-  if (x.sim <= out[p].sim) return;
   for (; p > 0 && nb_better(&x, &out[p - 1]); p--)
     out[p] = out[p - 1];
   out[p] = x;
+}
+
+/* The slot of key in a table being read (acquire loads), or -1. */
+static int64_t r_find(const tmem_t *t, uint32_t key, uint64_t *w) {
+  uint32_t mask = t->cap - 1;
+  for (uint32_t k = 0, h = home(key, mask); k < t->cap; k++, h = (h + 1) & mask) {
+    *w = __atomic_load_n(&t->s[h], __ATOMIC_ACQUIRE);
+    if (s_key(*w) == key) return h;
+    if (s_key(*w) == EMPTY) return -1;
+  }
+  return -1;
+}
+
+/* The best max of a base list (given best first) scaled by a positive
+ * factor, which keeps the order, into out; returns how many. */
+static size_t base_prefix(const lt_itemcf_nb_t *base, size_t nbase, double scale,
+                          lt_itemcf_nb_t *out, size_t max) {
+  size_t n = nbase < max ? nbase : max;
+  if (scale == 1.0) {
+    if (n) memcpy(out, base, n * sizeof *out);
+    return n;
+  }
+  for (size_t k = 0; k < n; k++) {
+    out[k].item = base[k].item;
+    out[k].sim = (float)(base[k].sim * scale);
+  }
+  return n;
 }
 
 /* One attempt: base, then item's entries, into out; returns 0, or 1 when
@@ -482,51 +614,74 @@ static void over_offer(const lt_itemcf_t *cf, const bloom_t *bl, uint32_t ni, ui
 static int over_once(const lt_itemcf_t *cf, const item_t *it, const lt_itemcf_nb_t *base,
                      size_t nbase, lt_itemcf_nb_t *out, size_t max, size_t *nout) {
   enum { BATCH = 16 };
-  size_t n = 0;
-  bloom_t bl;
-  memset(&bl, 0, sizeof bl);
-  for (size_t k = 0; k < nbase; k++) {
-    ins_offer(out, &n, max, base[k]);
-    uint32_t b = bloom_bit(base[k].item);
-    bl.w[b >> 6] |= 1ull << (b & 63);
-  }
-  *nout = n;
+  over_t o;
+  o.base = base;
+  o.nbase = nbase;
+  o.hmask = 0;
   uint32_t s1 = __atomic_load_n(&it->seq, __ATOMIC_ACQUIRE);
   if (s1 & 1) return 1;
   uint32_t nitems = lt_cv_len(&cf->items);
-  uint32_t ni = __atomic_load_n(&it->n, __ATOMIC_ACQUIRE);
+  o.pi = __atomic_load_n(&it->p, __ATOMIC_RELAXED);
+  o.Ni = support_of(it);
   const tmem_t *t = __atomic_load_n(&it->t, __ATOMIC_ACQUIRE);
-  /* Whatever n_j is, the similarity of a count c is at most ub(m) = m /
-   * (sqrt(n_i m) + shrink), m = min(c, n_i), which grows with m: counts
-   * below m_min, the least m with ub(m) >= the worst kept, cannot enter,
-   * and are skipped before n_j is looked up. The others are taken BATCH
-   * at a time, their n_j fetched ahead (random reads across the items). */
-  uint64_t m_min = 0;
-  float worst = -1;
-  uint32_t bj[BATCH], bc[BATCH], nb = 0;
-  for (uint32_t i = 0; t && i < t->cap; i += 8) /* the table's lines, all in flight at once */
-    __builtin_prefetch(&t->s[i]);
+  const uint32_t *e = t ? __atomic_load_n(&t->e, __ATOMIC_ACQUIRE) : NULL;
+  if (t)
+    for (uint32_t i = 0; i < t->cap; i += 8) /* the table's lines, all in flight at once */
+      __builtin_prefetch(&t->s[i]);
+  /* a base similarity s_ij stands for s_ij sqrt(p_i p_j) co-watches; with
+   * nothing counted for the pair it is worth s_ij sqrt(p_i p_j / (N_i N_j)),
+   * taken as s_ij sqrt(p_i / N_i) (p_j / N_j is read only for partners
+   * counted here: reading it for every listed partner would cost a random
+   * read each) */
+  o.scale = o.Ni ? sqrt((double)o.pi / o.Ni) : 1.0;
+  size_t n = base_prefix(base, nbase, o.scale, out, max);
+  /* listed partners counted since: each looked up in a large table; a
+   * small one (no more slots than twice the list) is cheaper to scan,
+   * which the loop below does, looking each entry up in the list */
+  int probe = t && t->cap > 2 * nbase;
+  for (size_t k = 0; probe && k < nbase && max; k++) {
+    uint64_t w;
+    int64_t h = r_find(t, base[k].item, &w);
+    if (h >= 0) raise_listed(cf, &o, (size_t)k, r_count(e, (uint32_t)h, w), out, &n, max);
+  }
+  /* the other counted partners, from a scan of the table. One not listed
+   * is worth at most ub(m) = m / (sqrt(N_i m) + shrink), m = min(c, N_i)
+   * (N_j >= c), which grows with m: counts below m_min, the least m with
+   * ub(m) >= the worst kept, cannot enter, and are skipped on the count
+   * alone (before the error, N_j or the base index is looked at). The
+   * others are taken BATCH at a time, their items fetched ahead. */
+  uint64_t m_min = n == max && max ? min_count(out[max - 1].sim, o.Ni, cf->shrink) : 0;
+  uint32_t bj[BATCH], bc[BATCH], nb = 0, hi = t ? __atomic_load_n(&t->hi, __ATOMIC_ACQUIRE) : 0;
+  if (probe && (hi < o.Ni ? hi : o.Ni) < m_min) t = NULL; /* no count can enter */
+  if (t && !probe && nbase) over_index(&o);
   for (uint32_t i = 0; t && i < t->cap && max; i++) {
     uint64_t w = __atomic_load_n(&t->s[i], __ATOMIC_ACQUIRE);
-    uint32_t j = s_key(w), c = s_cnt(w);
+    /* one test for most slots, empty ones included (their count is 0) */
+    if (probe && (s_cnt(w) < o.Ni ? s_cnt(w) : o.Ni) < m_min) continue;
+    uint32_t j = s_key(w);
     if (j == EMPTY) continue;
     if (j >= nitems) return 1; /* see lt_itemcf_neighbors */
-    if (n == max && out[max - 1].sim != worst) {
-      worst = out[max - 1].sim;
-      m_min = min_count(worst, ni, cf->shrink);
+    if (nbase) {
+      if (!o.hmask) over_index(&o);
+      int64_t k = base_find(&o, j);
+      if (k >= 0) { /* listed: raised above when the table was probed */
+        if (!probe) raise_listed(cf, &o, (size_t)k, r_count(e, i, w), out, &n, max);
+        continue;
+      }
+      if ((s_cnt(w) < o.Ni ? s_cnt(w) : o.Ni) < m_min) continue;
     }
-    if (n == max && (c < ni ? c : ni) < m_min) continue;
-    __builtin_prefetch(&item_at(cf, j)->n);
+    __builtin_prefetch(item_at(cf, j));
     bj[nb] = j;
-    bc[nb++] = c;
+    bc[nb++] = r_count(e, i, w);
     if (nb == BATCH || n < max) { /* until out is full, every entry goes in at once */
       for (uint32_t q = 0; q < nb; q++)
-        over_offer(cf, &bl, ni, bj[q], bc[q], out, &n, max);
+        offer_counted(cf, &o, bj[q], bc[q], out, &n, max);
       nb = 0;
+      if (n == max) m_min = min_count(out[max - 1].sim, o.Ni, cf->shrink);
     }
   }
   for (uint32_t q = 0; q < nb; q++)
-    over_offer(cf, &bl, ni, bj[q], bc[q], out, &n, max);
+    offer_counted(cf, &o, bj[q], bc[q], out, &n, max);
   *nout = n;
   return __atomic_load_n(&it->seq, __ATOMIC_RELAXED) != s1;
 }
@@ -537,19 +692,30 @@ int lt_itemcf_neighbors_over(const lt_itemcf_t *cf, uint32_t item, const lt_item
   *nout = 0;
   const item_t *it = cf && item < lt_cv_len(&cf->items) ? item_at(cf, item) : NULL;
   if (!it) {
-    size_t n = 0;
-    for (size_t k = 0; k < nbase; k++)
-      ins_offer(out, &n, max, base[k]);
-    *nout = n;
+    *nout = base_prefix(base, nbase, 1.0, out, max);
     return 0;
   }
   for (int tries = 0; tries < TRIES; tries++)
     if (!over_once(cf, it, base, nbase, out, max, nout)) return 0;
-  size_t n = 0; /* the writer held the item throughout: the base list alone */
-  for (size_t k = 0; k < nbase; k++)
-    ins_offer(out, &n, max, base[k]);
-  *nout = n;
+  /* the writer held the item throughout: the base list alone */
+  *nout = base_prefix(base, nbase, 1.0, out, max);
   return LT_EBUSY;
+}
+
+int lt_itemcf_set_prior(lt_itemcf_t *cf, uint32_t item, uint32_t count) {
+  if (!cf || item == EMPTY) return LT_EINVAL;
+  int rc = cf_grow(cf, item + 1);
+  if (rc) return rc;
+  item_t *it = item_at(cf, item);
+  w_begin(it);
+  __atomic_store_n(&it->p, count, __ATOMIC_RELEASE);
+  w_end(it);
+  return 0;
+}
+
+uint32_t lt_itemcf_support(const lt_itemcf_t *cf, uint32_t item) {
+  if (!cf || item >= lt_cv_len(&cf->items)) return 0;
+  return support_of(item_at(cf, item));
 }
 
 uint32_t lt_itemcf_count(const lt_itemcf_t *cf, uint32_t item) {
@@ -619,7 +785,7 @@ static void *build_worker(void *arg) {
         break;
       }
       for (size_t q = 0; q < got; q++)
-        tab_put(tb, best[q].item, acc[best[q].item]); /* acc is reset below */
+        tab_put(tb, best[q].item, acc[best[q].item], 0); /* acc is reset below */
       item_t *it = item_at(cf, i);
       it->t = tb; /* no reader yet: the model is published after the build */
       it->len = (uint32_t)got;

@@ -1,7 +1,7 @@
 /*
  * test_itemcf.c — model/itemcf (co-watch cosine neighbours, batch and
- * incremental, bounded memory, a read merged over a base list, readers
- * running while the writer counts) and model/ease (the closed-form
+ * incremental, bounded memory, counts summed over a base model's list,
+ * readers running while the writer counts) and model/ease (the closed-form
  * item-item model used by the pipeline on small catalogs).
  */
 #include <setjmp.h>
@@ -197,46 +197,61 @@ static void heavy_users_are_skipped_by_the_batch_build(void **st) {
   lt_csr_free(ui);
 }
 
-static void a_read_over_a_base_list_keeps_the_larger_similarity(void **st) {
-  /* item 0 co-watched with 4 (twice), 9 and 8 (once); n0 = 4, the
-   * partners' n: 4 -> 2, 9 -> 1, 8 -> 1 (shrink 0) */
+static void a_read_over_a_base_list_sums_the_counts(void **st) {
+  /* item 0: the base knew 6 watchers, 2 more since (N0 = 8); partner 4:
+   * p 2, counted with 0 twice since (N4 = 4); partner 8: new, counted once
+   * (N8 = 1); base list of 0: 7 .9, 9 .6, 4 .2, 3 .1 (shrink 0) */
   lt_itemcf_t *cf = NULL;
   assert_int_equal(lt_itemcf_new(10, NULL, &cf), 0);
   uint32_t zero = 0;
-  for (int k = 0; k < 4; k++)
+  assert_int_equal(lt_itemcf_set_prior(cf, 0, 6), 0);
+  assert_int_equal(lt_itemcf_set_prior(cf, 4, 2), 0);
+  for (int k = 0; k < 2; k++)
     assert_int_equal(lt_itemcf_observe(cf, NULL, 0, 0), 0);
-  uint32_t partners[] = {4, 4, 9, 8};
-  for (int k = 0; k < 4; k++)
+  uint32_t partners[] = {4, 4, 8};
+  for (int k = 0; k < 3; k++)
     assert_int_equal(lt_itemcf_observe(cf, &zero, 1, partners[k]), 0);
-  /* live: 4 -> 2 / sqrt(8) = .707, 9 -> 1 / sqrt(4) = .5, 8 -> .5 */
+  assert_int_equal(lt_itemcf_support(cf, 0), 8);
+  assert_int_equal(lt_itemcf_support(cf, 4), 4);
+  assert_int_equal(lt_itemcf_count(cf, 4), 2);
   lt_itemcf_nb_t base[] = {{7, 0.9f}, {9, 0.6f}, {4, 0.2f}, {3, 0.1f}}, out[8];
   size_t got = 0;
   assert_int_equal(lt_itemcf_neighbors_over(cf, 0, base, 4, out, 8, &got), 0);
-  uint32_t want[] = {7, 4, 9, 8, 3};
-  float wsim[] = {0.9f, (float)(2 / sqrt(8.0)), 0.6f, 0.5f, 0.1f};
+  double scale = sqrt(6.0 / 8); /* listed, not counted since: s x sqrt(p0 / N0) */
+  double s4 = 2 / sqrt(8.0 * 4) + 0.2 * sqrt(6.0 * 2) / sqrt(8.0 * 4);
+  uint32_t want[] = {7, 9, 4, 8, 3};
+  double wsim[] = {0.9 * scale, 0.6 * scale, s4, 1 / sqrt(8.0), 0.1 * scale};
   assert_int_equal(got, 5);
   for (int k = 0; k < 5; k++) {
     assert_int_equal(out[k].item, want[k]);
     assert_float_equal(out[k].sim, wsim[k], 1e-6);
   }
-  /* max keeps the best; entries that cannot enter are skipped */
-  assert_int_equal(lt_itemcf_neighbors_over(cf, 0, base, 4, out, 2, &got), 0);
-  assert_int_equal(got, 2);
-  assert_int_equal(out[1].item, 4);
-  /* no base: the item's own list; no model or unknown item: the base */
+  /* max keeps the best */
+  assert_int_equal(lt_itemcf_neighbors_over(cf, 0, base, 4, out, 3, &got), 0);
+  assert_int_equal(got, 3);
+  assert_int_equal(out[2].item, 4);
+  /* no base: the counts alone, as lt_itemcf_neighbors gives them */
   lt_itemcf_nb_t nb[8];
   size_t n2 = 0;
   assert_int_equal(lt_itemcf_neighbors_over(cf, 0, NULL, 0, out, 8, &got), 0);
   assert_int_equal(lt_itemcf_neighbors(cf, 0, nb, 8, &n2), 0);
-  assert_int_equal(got, n2);
+  assert_int_equal(got, 2);
+  assert_int_equal(n2, 2);
   for (size_t k = 0; k < got; k++)
     assert_true(out[k].item == nb[k].item && out[k].sim == nb[k].sim);
-  assert_int_equal(lt_itemcf_neighbors_over(NULL, 0, base, 4, out, 8, &got), 0);
-  assert_int_equal(got, 4);
-  assert_int_equal(lt_itemcf_neighbors_over(cf, 99, base, 4, out, 3, &got), 0);
+  /* nothing counted for the item (9 has no prior either), no model, or an
+   * unknown item: the base list as it is */
+  uint32_t known[] = {9, 99};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(lt_itemcf_neighbors_over(cf, known[k], base, 4, out, 8, &got), 0);
+    assert_int_equal(got, 4);
+    assert_true(out[0].sim == 0.9f && out[3].sim == 0.1f);
+  }
+  assert_int_equal(lt_itemcf_neighbors_over(NULL, 0, base, 4, out, 3, &got), 0);
   assert_int_equal(got, 3);
   assert_int_equal(out[2].item, 4);
   assert_int_equal(lt_itemcf_neighbors_over(cf, 0, NULL, 2, out, 8, &got), LT_EINVAL);
+  assert_int_equal(lt_itemcf_set_prior(cf, UINT32_MAX, 1), LT_EINVAL);
   lt_itemcf_free(cf);
 }
 
@@ -362,7 +377,7 @@ int main(void) {
       cmocka_unit_test(incremental_observe_equals_batch_build),
       cmocka_unit_test(memory_stays_bounded_and_heavy_partners_survive),
       cmocka_unit_test(heavy_users_are_skipped_by_the_batch_build),
-      cmocka_unit_test(a_read_over_a_base_list_keeps_the_larger_similarity),
+      cmocka_unit_test(a_read_over_a_base_list_sums_the_counts),
       cmocka_unit_test(readers_never_see_a_torn_list_while_the_writer_counts),
       cmocka_unit_test(ease_matches_the_closed_form),
   };
