@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
   if (lt_feed_new(st, &o, NULL, &f[0])) return 1;
   o.policies_off |= LT_POL_LIVE_COWATCH;
   if (lt_feed_new(st, &o, NULL, &f[1])) return 1;
-  if (lt_feed_train(f[0], stderr)) return 1;
+  if (lt_feed_train(f[0], rows[split - 1].t, stderr)) return 1; /* at the data's time */
   lt_feed_publish(f[1], lt_feed_acquire(f[0])); /* the same snapshot for both */
   uint32_t trained_items = lt_state_count(st, LT_NS_ITEM);
 

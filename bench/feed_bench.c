@@ -25,7 +25,7 @@
  *   feed_bench [--items N] [--users N] [--events N] [--requests N]
  *              [--threads N] [--k N] [--iters N] [--candidates N]
  *              [--alpha X] [--lambda X] [--w-ials X] [--w-cowatch X] [--w-pop X]
- *              [--tau X]   (blend overrides, both modes)
+ *              [--tau X]   (blend overrides, both modes; --candidates too)
  *              [--models DIR]  (save the trained model there; a later run with
  *                               the same sizes loads it instead of training;
  *                               saved rankers are removed first, so the
@@ -100,6 +100,7 @@ static int cmp_u64(const void *a, const void *b) {
 /* blend overrides from the command line (NAN = default) */
 static float g_alpha = NAN, g_lambda = NAN, g_w_ials = NAN, g_w_cowatch = NAN, g_w_pop = NAN,
              g_tau = NAN;
+static uint32_t g_candidates; /* --candidates (0: the default) */
 
 static void overrides(lt_feed_opts_t *o) {
   if (!isnan(g_alpha)) o->ials_alpha = g_alpha;
@@ -108,6 +109,7 @@ static void overrides(lt_feed_opts_t *o) {
   if (!isnan(g_w_cowatch)) o->w_cowatch = g_w_cowatch;
   if (!isnan(g_w_pop)) o->w_pop = g_w_pop;
   if (!isnan(g_tau)) o->recency_tau = g_tau;
+  if (g_candidates) o->candidates = g_candidates;
 }
 
 /* ---- latency mode ------------------------------------------------------------ */
@@ -294,7 +296,7 @@ static int latency_mode(uint32_t items, uint32_t users, uint32_t events, uint32_
     fprintf(stderr, "loaded model v%llu from %s\n", (unsigned long long)lt_feed_model_version(f),
             models ? models : "-");
   } else {
-    int rc = lt_feed_train(f, stderr);
+    int rc = lt_feed_train(f, 0, stderr);
     if (rc) {
       fprintf(stderr, "train: %s\n", lt_strerror(rc));
       return 1;
@@ -437,7 +439,7 @@ static int ml100k_mode(const char *path, uint32_t k, uint32_t iters) {
   o.fresh_every = 1000; /* no traffic pool for a closed catalogue */
   overrides(&o);
   lt_feed_t *f;
-  if (lt_feed_new(st, &o, NULL, &f) || lt_feed_train(f, stderr)) return 1;
+  if (lt_feed_new(st, &o, NULL, &f) || lt_feed_train(f, 0, stderr)) return 1;
   double rec_sum = 0, ndcg_sum = 0;
   uint32_t users = 0;
   lt_feed_result_t res;
@@ -533,6 +535,7 @@ int main(int argc, char **argv) {
   }
   if (!threads) threads = 1;
   if (threads > 64) threads = 64;
+  g_candidates = candidates;
   if (ml) return ml100k_mode(ml, k, iters);
   if (items < 1000 || users < 1000 || !requests) {
     fprintf(stderr, "need at least 1000 items and users, and some requests\n");

@@ -30,11 +30,12 @@
  *
  * ---- Applying (the books are a pure function of the log) ---------------
  *
- * Records are applied in log order by one writer: at attach by a scan of
- * the whole log under the store's writer lock, then by lt_ads_ext (campaign
- * records) and lt_ads_observe (events) under that same lock. Both paths run
- * the same functions (apply_put, apply_status, apply_event), so the books
- * after a restart equal the books before it (invariant 1).
+ * Records are applied in log order by one writer, always through
+ * lt_ads_ext (campaign records) and lt_ads_observe (catalog and events):
+ * at attach fed the whole log by lt_store_scan (no write in progress),
+ * then live by the store, one batch at a time in log order. One path, the same
+ * functions (apply_put, apply_status, apply_event), so the books after a
+ * restart equal the books before it (invariant 1).
  *
  *  - CAMPAIGN_PUT creates the campaign (dense id = order of creation) or
  *    replaces its definition. Its creatives are claimed in the owner map
@@ -87,7 +88,6 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "log/log.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -622,9 +622,15 @@ void lt_ads_free(lt_ads_t *a) {
   free(a);
 }
 
+/* Records reach the books while the attach scan feeds them, then live. */
+static int taking(const lt_ads_t *a) {
+  return __atomic_load_n(&a->attached, __ATOMIC_ACQUIRE) ||
+         __atomic_load_n(&a->scanning, __ATOMIC_RELAXED);
+}
+
 void lt_ads_ext(void *ctx, const void *rec, size_t len, uint64_t lsn) {
   lt_ads_t *a = ctx;
-  if (!a || !len || !__atomic_load_n(&a->attached, __ATOMIC_ACQUIRE) || lsn < a->next_lsn) return;
+  if (!a || !len || !taking(a) || lsn < a->next_lsn) return;
   pthread_rwlock_wrlock(&a->book);
   apply_ext(a, rec, len);
   pthread_rwlock_unlock(&a->book);
@@ -632,7 +638,7 @@ void lt_ads_ext(void *ctx, const void *rec, size_t len, uint64_t lsn) {
 
 void lt_ads_observe(void *ctx, const lt_record_t *recs, size_t n) {
   lt_ads_t *a = ctx;
-  if (!a || !__atomic_load_n(&a->attached, __ATOMIC_ACQUIRE)) return;
+  if (!a || !taking(a)) return;
   pthread_rwlock_wrlock(&a->book);
   for (size_t i = 0; i < n; i++) {
     if (recs[i].kind == LT_REC_ITEM_PUT)
@@ -643,84 +649,36 @@ void lt_ads_observe(void *ctx, const lt_record_t *recs, size_t n) {
   pthread_rwlock_unlock(&a->book);
 }
 
-/* One record of the log during the attach scan. */
-static int scan_record(lt_ads_t *a, const unsigned char *p, uint32_t len) {
-  uint8_t kind = p[0];
-  if (kind >= LT_REC_EXT_BASE) {
-    apply_ext(a, p, len);
-    return LT_OK;
-  }
-  if (kind == LT_REC_EVENT) {
-    /* most events are not money: skip them without decoding */
-    uint8_t t = len > 1 ? p[1] : 0;
-    if (t != LT_EV_GIFT && t != LT_EV_PURCHASE && t != LT_EV_AD_IMPRESSION && t != LT_EV_AD_CLICK &&
-        t != LT_EV_AD_CONVERSION)
-      return LT_OK;
-  } else if (kind != LT_REC_ITEM_PUT) {
-    return LT_OK;
-  }
-  lt_record_t r;
-  int rc = lt_record_decode(p, len, &r);
-  if (rc) return rc;
-  if (kind == LT_REC_ITEM_PUT)
-    apply_item(a, &r.u.item);
-  else
-    apply_event(a, &r.u.ev);
-  return LT_OK;
-}
-
-typedef struct scan_job {
-  lt_ads_t *a;
-  lt_store_t *store;
-  int rc;
-} scan_job_t;
-
-static void scan_locked(void *ctx, lt_state_t *st) {
-  scan_job_t *j = ctx;
-  lt_ads_t *a = j->a;
-  char path[4096];
-  int n = snprintf(path, sizeof path, "%s/log", lt_store_dir(j->store));
-  if (n < 0 || (size_t)n >= sizeof path) {
-    j->rc = LT_EINVAL;
-    return;
-  }
-  /* records queued on the log but not yet written out are invisible to a
-   * reader: write them out first (under the writer lock nothing new comes) */
-  lt_log_t *log = lt_store_log(j->store);
-  lt_log_sync(log);
-  lt_log_reader_t *rd = NULL;
-  if ((j->rc = lt_log_reader_open(path, 0, &rd))) return;
-  a->st = st;
-  __atomic_store_n(&a->scanning, 1, __ATOMIC_RELAXED);
-  const void *p;
-  uint32_t len;
-  uint64_t off, end = 0;
-  int rc;
-  pthread_rwlock_wrlock(&a->book);
-  while ((rc = lt_log_reader_next(rd, &p, &len, &off)) == 1) {
-    end = off + 8 + len; /* frame: u32 length + u32 checksum + payload */
-    if ((rc = scan_record(a, p, len))) break;
-  }
-  /* everything the state has applied must have been read */
-  if (rc >= 0 && end < lt_log_end(log)) rc = LT_EIO;
-  a->next_lsn = end;
-  if (a->max_event_day >= 0) lt__freq_prune(a, a->max_event_day - 1);
-  pthread_rwlock_unlock(&a->book);
-  lt_log_reader_close(rd);
-  __atomic_store_n(&a->scanning, 0, __ATOMIC_RELAXED);
-  j->rc = rc < 0 ? rc : LT_OK;
-  if (!j->rc) __atomic_store_n(&a->attached, 1, __ATOMIC_RELEASE);
-}
-
-int lt_ads_attach(lt_ads_t *a, lt_store_t *store) {
+int lt_ads_attach_begin(lt_ads_t *a, lt_store_t *store) {
   if (!a || !store) return LT_EINVAL;
   if (__atomic_load_n(&a->attached, __ATOMIC_ACQUIRE) || a->store) return LT_EBUSY;
   a->store = store;
   a->st = lt_store_state(store);
-  scan_job_t j = {a, store, 0};
-  lt_store_locked(store, scan_locked, &j);
-  if (j.rc) a->store = NULL;
-  return j.rc;
+  __atomic_store_n(&a->scanning, 1, __ATOMIC_RELAXED);
+  return LT_OK;
+}
+
+int lt_ads_attach_end(lt_ads_t *a, int scan_rc, uint64_t end) {
+  if (!a || !__atomic_load_n(&a->scanning, __ATOMIC_RELAXED)) return LT_EINVAL;
+  pthread_rwlock_wrlock(&a->book);
+  a->next_lsn = end;
+  if (a->max_event_day >= 0) lt__freq_prune(a, a->max_event_day - 1);
+  pthread_rwlock_unlock(&a->book);
+  __atomic_store_n(&a->scanning, 0, __ATOMIC_RELAXED);
+  if (scan_rc) {
+    a->store = NULL;
+    return scan_rc;
+  }
+  __atomic_store_n(&a->attached, 1, __ATOMIC_RELEASE);
+  return LT_OK;
+}
+
+int lt_ads_attach(lt_ads_t *a, lt_store_t *store) {
+  int rc = lt_ads_attach_begin(a, store);
+  if (rc) return rc;
+  uint64_t end = 0;
+  rc = lt_store_scan(store, lt_ads_observe, lt_ads_ext, a, &end);
+  return lt_ads_attach_end(a, rc, end);
 }
 
 /* ---- campaigns: the API ------------------------------------------------- */

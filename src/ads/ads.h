@@ -142,18 +142,29 @@ void lt_ads_free(lt_ads_t *a);
  * versions and malformed records are skipped and counted. */
 void lt_ads_ext(void *ctx, const void *rec, size_t len, uint64_t lsn);
 
-/* Builds the books by scanning the store's whole log (DIR/log) under the
- * store's writer lock, then starts taking live records. Also trains the
+/* Builds the books from the store's whole log (lt_store_scan: under the
+ * store's writer lock), then starts taking live records. Also trains the
  * model on the logged ad events and rebuilds today's frequency counters
  * and budget state. Call once, after lt_store_open and before serving.
  * Works on a read-only store (reports). Returns 0, LT_EBUSY (attached
  * already), or the log reader's error. */
 int lt_ads_attach(lt_ads_t *a, lt_store_t *store);
 
+/* lt_ads_attach in steps, for a caller that reads the log once for several
+ * consumers (laotie serve): lt_ads_attach_begin (from then on lt_ads_ext
+ * and lt_ads_observe take every record they are given), then one
+ * lt_store_scan whose fn chains lt_ads_observe and whose ext chains
+ * lt_ads_ext, then lt_ads_attach_end with the scan's result and end
+ * offset. begin returns 0, LT_EINVAL or LT_EBUSY; end returns scan_rc
+ * (then the engine is not attached) or 0. */
+int lt_ads_attach_begin(lt_ads_t *a, lt_store_t *store);
+int lt_ads_attach_end(lt_ads_t *a, int scan_rc, uint64_t end);
+
 /* lt_store_observer_fn: ctx is the lt_ads_t. Charges billable ad events,
  * counts impressions / clicks / conversions, gifts and purchases, tracks
  * catalog changes, trains the model, and releases the budget reserved by
- * the auction that served each billed ad. No-op before lt_ads_attach. */
+ * the auction that served each billed ad. No-op before lt_ads_attach (or
+ * lt_ads_attach_begin). */
 void lt_ads_observe(void *ctx, const lt_record_t *recs, size_t n);
 
 /* Background work: rolls the day over (platform time zone), releases expired

@@ -12,6 +12,7 @@
 #include "ads/ads_int.h"
 
 #include "core/error.h"
+#include "core/opts.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -45,88 +46,49 @@ void lt_ads_opts_default(lt_ads_opts_t *o) {
   o->commission_bps = 0;
 }
 
-typedef enum { T_STR, T_U32, T_F64 } type_t;
-typedef struct opt {
-  const char *key;
-  type_t type;
-  size_t off, size;
-  double lo, hi;
-  const char *help;
-} opt_t;
-
-#define S(k, h)                                                                                    \
-  { #k, T_STR, offsetof(lt_ads_opts_t, k), sizeof(((lt_ads_opts_t *)0)->k), 0, 0, h }
-#define U(k, lo, hi, h)                                                                            \
-  { #k, T_U32, offsetof(lt_ads_opts_t, k), 4, lo, hi, h }
-#define F(k, lo, hi, h)                                                                            \
-  { #k, T_F64, offsetof(lt_ads_opts_t, k), 8, lo, hi, h }
-static const opt_t opts[] = {
-    U(first_slot, 2, 1000, "1-based page position of the first ad slot"),
-    U(every, 2, 1000, "then one ad slot every N positions (>= 2: ads never adjacent)"),
-    U(max_per_page, 0, LT_ADS_MAX_SLOTS, "most ads on one page (0 = ads off)"),
-    S(ad_free_groups, "comma-separated user groups that never see ads"),
-    F(reserve_cpm, 0, 1e7, "reserve price, cents per 1000 impressions"),
-    F(organic_cpm, 0, 1e7, "value of an average organic impression, cents per mille"),
-    F(organic_beta, 0, 10, "organic value = organic_cpm * exp(beta * feed score)"),
-    U(freq_cap, 1, LT_ADS_MAX_FREQ_CAP, "default ads of one campaign per user per day"),
-    U(reserve_ttl_s, 2, 86400, "an unbilled budget reservation is released after this"),
-    U(attribution_s, 2, 7 * 86400, "a served ad's price is kept this long for its events"),
-    U(pacing_interval_s, 1, 60, "pacing multipliers are updated this often"),
-    F(pacing_mix, 0, 1, "pacing plan: share following the traffic curve (rest uniform)"),
-    F(pacing_max_hour_share, 0.01, 1, "most of a daily budget the plan spends in one hour"),
-    F(pacing_finish, 0.5, 1, "the plan spends the budget by this fraction of the day"),
-    F(hour_cap_share, 0, 1,
-      "hard ceiling on one hour's spend, share of the daily budget (0 = none)"),
-    F(prior_ctr, 1e-6, 0.5, "click-through rate assumed for a new creative"),
-    F(prior_cvr, 1e-6, 0.9, "conversions per click assumed for a new creative"),
-    F(model_lr, 1e-5, 1, "learning rate of the online pCTR / pCVR model"),
-    U(commission_bps, 0, 10000, "e-commerce commission (basis points of GMV), 'other' revenue"),
+#define T lt_ads_opts_t
+static const lt_opt_t opts[] = {
+    LT_OPT(T, first_slot, LT_OPT_U32, 2, 1000, "1-based page position of the first ad slot"),
+    LT_OPT(T, every, LT_OPT_U32, 2, 1000,
+           "then one ad slot every N positions (>= 2: ads never adjacent)"),
+    LT_OPT(T, max_per_page, LT_OPT_U32, 0, LT_ADS_MAX_SLOTS, "most ads on one page (0 = ads off)"),
+    LT_OPT(T, ad_free_groups, LT_OPT_STR, 0, 0, "comma-separated user groups that never see ads"),
+    LT_OPT(T, reserve_cpm, LT_OPT_F64, 0, 1e7, "reserve price, cents per 1000 impressions"),
+    LT_OPT(T, organic_cpm, LT_OPT_F64, 0, 1e7,
+           "value of an average organic impression, cents per mille"),
+    LT_OPT(T, organic_beta, LT_OPT_F64, 0, 10,
+           "organic value = organic_cpm * exp(beta * feed score)"),
+    LT_OPT(T, freq_cap, LT_OPT_U32, 1, LT_ADS_MAX_FREQ_CAP,
+           "default ads of one campaign per user per day"),
+    LT_OPT(T, reserve_ttl_s, LT_OPT_U32, 2, 86400,
+           "an unbilled budget reservation is released after this"),
+    LT_OPT(T, attribution_s, LT_OPT_U32, 2, 7 * 86400,
+           "a served ad's price is kept this long for its events"),
+    LT_OPT(T, pacing_interval_s, LT_OPT_U32, 1, 60, "pacing multipliers are updated this often"),
+    LT_OPT(T, pacing_mix, LT_OPT_F64, 0, 1,
+           "pacing plan: share following the traffic curve (rest uniform)"),
+    LT_OPT(T, pacing_max_hour_share, LT_OPT_F64, 0.01, 1,
+           "most of a daily budget the plan spends in one hour"),
+    LT_OPT(T, pacing_finish, LT_OPT_F64, 0.5, 1,
+           "the plan spends the budget by this fraction of the day"),
+    LT_OPT(T, hour_cap_share, LT_OPT_F64, 0, 1,
+           "hard ceiling on one hour's spend, share of the daily budget (0 = none)"),
+    LT_OPT(T, prior_ctr, LT_OPT_F64, 1e-6, 0.5, "click-through rate assumed for a new creative"),
+    LT_OPT(T, prior_cvr, LT_OPT_F64, 1e-6, 0.9, "conversions per click assumed for a new creative"),
+    LT_OPT(T, model_lr, LT_OPT_F64, 1e-5, 1, "learning rate of the online pCTR / pCVR model"),
+    LT_OPT(T, commission_bps, LT_OPT_U32, 0, 10000,
+           "e-commerce commission (basis points of GMV), 'other' revenue"),
 };
+#undef T
 
 int lt_ads_opts_set(lt_ads_opts_t *o, const char *key, const char *value, char *err,
                     size_t errlen) {
-  for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
-    const opt_t *k = &opts[i];
-    if (strcmp(k->key, key)) continue;
-    char *field = (char *)o + k->off;
-    if (k->type == T_STR) {
-      if (strlen(value) >= k->size) {
-        snprintf(err, errlen, "ads.%s: value too long (max %zu bytes)", key, k->size - 1);
-        return LT_EINVAL;
-      }
-      strcpy(field, value);
-      return LT_OK;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(value, &end);
-    if (!*value || *end || errno || !isfinite(v) || v < k->lo || v > k->hi ||
-        (k->type == T_U32 && v != floor(v))) {
-      snprintf(err, errlen, "ads.%s: expected a %s in [%g, %g], got '%s'", key,
-               k->type == T_U32 ? "whole number" : "number", k->lo, k->hi, value);
-      return LT_EINVAL;
-    }
-    if (k->type == T_U32)
-      *(uint32_t *)field = (uint32_t)v;
-    else
-      *(double *)field = v;
-    return LT_OK;
-  }
-  snprintf(err, errlen, "unknown key 'ads.%s'", key);
-  return LT_EINVAL;
+  int rc = lt_opts_set(opts, LT_OPTS_N(opts), o, "ads.", key, value, err, errlen);
+  return rc == LT_ENOTFOUND ? LT_EINVAL : rc;
 }
 
 int lt_ads_opts_check(const lt_ads_opts_t *o, char *err, size_t errlen) {
-  for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
-    const opt_t *k = &opts[i];
-    if (k->type == T_STR) continue;
-    const char *f = (const char *)o + k->off;
-    double v = k->type == T_U32 ? *(const uint32_t *)f : *(const double *)f;
-    if (!(v >= k->lo && v <= k->hi)) {
-      snprintf(err, errlen, "ads.%s: %g is outside [%g, %g]", k->key, v, k->lo, k->hi);
-      return LT_EINVAL;
-    }
-  }
+  if (lt_opts_check(opts, LT_OPTS_N(opts), o, "ads.", err, errlen)) return LT_EINVAL;
   if (o->attribution_s < o->reserve_ttl_s) {
     snprintf(err, errlen, "ads.attribution_s must be at least ads.reserve_ttl_s");
     return LT_EINVAL;
@@ -143,18 +105,12 @@ int lt_ads_opts_check(const lt_ads_opts_t *o, char *err, size_t errlen) {
 }
 
 void lt_ads_opts_print(const lt_ads_opts_t *o, FILE *f) {
-  for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
-    const opt_t *k = &opts[i];
-    const char *field = (const char *)o + k->off;
-    char key[64];
-    snprintf(key, sizeof key, "ads.%s", k->key);
-    if (k->type == T_STR)
-      fprintf(f, "%-28s = %s\n", key, field);
-    else if (k->type == T_U32)
-      fprintf(f, "%-28s = %u\n", key, *(const uint32_t *)field);
-    else
-      fprintf(f, "%-28s = %g\n", key, *(const double *)field);
-    fprintf(f, "%-28s   # %s\n", "", k->help);
+  for (size_t i = 0; i < LT_OPTS_N(opts); i++) {
+    char key[64], v[256];
+    snprintf(key, sizeof key, "ads.%s", opts[i].key);
+    lt_opts_format(&opts[i], o, v, sizeof v);
+    fprintf(f, "%-28s = %s\n", key, v);
+    fprintf(f, "%-28s   # %s\n", "", opts[i].help);
   }
 }
 

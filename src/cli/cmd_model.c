@@ -56,7 +56,7 @@ int lt_cmd_train(int argc, char **argv) {
   lt_feed_t *feed;
   if (open_engine(&cfg, &store, &feed)) return 1;
   uint64_t t0 = lt_mono_ns();
-  int rc = lt_feed_train(feed, stdout);
+  int rc = lt_feed_train(feed, 0, stdout);
   if (rc) fprintf(stderr, "laotie train: %s\n", lt_strerror(rc));
   else
     printf("model version %llu trained in %.2f s\n", (unsigned long long)lt_feed_model_version(feed),
@@ -134,7 +134,7 @@ int lt_cmd_recommend(int argc, char **argv) {
   int rc = 0;
   if (!lt_feed_model_version(feed)) {
     fprintf(stderr, "laotie recommend: no trained model yet: training ...\n");
-    rc = lt_feed_train(feed, stderr);
+    rc = lt_feed_train(feed, 0, stderr);
     if (rc) fprintf(stderr, "laotie recommend: training failed: %s\n", lt_strerror(rc));
   }
   lt_feed_result_t *res = malloc(sizeof *res);

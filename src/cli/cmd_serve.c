@@ -4,6 +4,16 @@
  * graceful shutdown on SIGINT/SIGTERM: stop accepting, finish in-flight
  * requests, flush the log, write a snapshot.
  *
+ * Start-up (each stage timed on stderr: "start +T s: STAGE (S s)"): open
+ * the store (newest state snapshot + the log after it), load the feed
+ * engine's models, then one pass over the whole log (lt_store_scan) feeds
+ * every record, decoded once, to the three things derived from it above
+ * the state — the feed policies' state, the analytics and the ads books —
+ * in log order; the same functions keep them live afterwards as the
+ * store's observer. Then listen. The pass runs before any writer exists
+ * and with no write in progress (lt_store_locked), so the observer takes
+ * over exactly at the record after the last one scanned.
+ *
  * The write key comes from --api-key, LAOTIE_API_KEY, the config file, or
  * else DATA/api_key (created at first start with 32 random bytes in hex,
  * mode 0600). The key itself is never printed or logged: only where it is.
@@ -65,7 +75,7 @@ static void *worker_main(void *arg) {
       last_snap = lt_mono_ns();
     }
     if (train) {
-      int rc = lt_feed_train(w->feed, NULL);
+      int rc = lt_feed_train(w->feed, 0, NULL);
       if (rc) fprintf(stderr, "laotie serve: training failed: %s\n", lt_strerror(rc));
       else
         fprintf(stderr, "laotie serve: model version %llu published\n",
@@ -92,7 +102,8 @@ static int request_train(void *ctx) {
 }
 
 /* The store has one observer slot: it calls the feed (online learning)
- * then the stats and the ads books, in log order, under the writer lock. */
+ * then the stats and the ads books, in log order (the second stage of the
+ * store's write pipeline: state/store.c). */
 typedef struct observers {
   lt_feed_t *feed;
   lt_stats_t *stats;
@@ -104,6 +115,21 @@ static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   lt_feed_observe(o->feed, recs, n);
   lt_stats_observe(o->stats, recs, n);
   lt_ads_observe(o->ads, recs, n);
+}
+
+/* The start-up pass (lt_store_scan, which reads and decodes on a thread
+ * of its own meanwhile): the same consumers from the whole log, except
+ * that the feed rebuilds only its policy state (the ranker learnt from
+ * these records already and is saved with the models). */
+static void replay(void *ctx, const lt_record_t *recs, size_t n) {
+  observers_t *o = ctx;
+  lt_feed_replay(o->feed, recs, n);
+  lt_stats_observe(o->stats, recs, n);
+  lt_ads_observe(o->ads, recs, n);
+}
+
+static void replay_ext(void *ctx, const void *rec, size_t len, uint64_t lsn) {
+  lt_ads_ext(((observers_t *)ctx)->ads, rec, len, lsn);
 }
 
 /* Reads or creates DATA/api_key. Returns 0 or -1 (printed). */
@@ -138,6 +164,19 @@ static int ensure_api_key(lt_config_t *c) {
   close(fd);
   fprintf(stderr, "laotie serve: generated a write API key in %s (mode 0600)\n", path);
   return 0;
+}
+
+/* The start-up timeline: one stderr line per stage, with the seconds the
+ * stage took and the seconds since the start (issue 9 budgets the whole). */
+typedef struct timeline {
+  uint64_t start, last;
+} timeline_t;
+
+static void stage(timeline_t *tl, const char *what) {
+  uint64_t now = lt_mono_ns();
+  fprintf(stderr, "laotie serve: start +%.2f s: %s (%.2f s)\n", (double)(now - tl->start) / 1e9,
+          what, (double)(now - tl->last) / 1e9);
+  tl->last = now;
 }
 
 static void serve_usage(FILE *f) {
@@ -200,78 +239,64 @@ int lt_cmd_serve(int argc, char **argv) {
 
   /* ads: campaign records reach the engine through the store's one ext
    * callback (ads is the only owner of extension records so far) */
+  timeline_t tl = {lt_mono_ns(), lt_mono_ns()};
   lt_ads_t *ads = NULL;
+  lt_store_t *store = NULL;
+  lt_feed_t *feed = NULL;
+  lt_stats_t *stats = NULL;
+  int exit_code = 1;
   int rc = lt_ads_new(&cfg.ads, &ads);
   if (rc) {
     fprintf(stderr, "laotie serve: ads: %s\n", lt_strerror(rc));
-    return 1;
+    goto out;
   }
   cfg.store.ext = lt_ads_ext;
   cfg.store.ext_ctx = ads;
-  lt_store_t *store = lt_cli_open_store(&cfg, 1);
-  if (!store) {
-    lt_ads_free(ads);
-    return 1;
-  }
-  if (ensure_api_key(&cfg)) {
-    lt_store_close(store, 0);
-    lt_ads_free(ads);
-    return 1;
-  }
+  if (!(store = lt_cli_open_store(&cfg, 1))) goto out;
+  stage(&tl, "store opened (state snapshot + log tail)");
+  if (ensure_api_key(&cfg)) goto out;
   char mdir[600];
   snprintf(mdir, sizeof mdir, "%s/models", cfg.data_dir);
   mkdir(mdir, 0700);
-  lt_feed_t *feed = NULL;
-  rc = lt_feed_new(lt_store_state(store), &cfg.feed, mdir, &feed);
-  if (!rc) { /* the policies' state (seen, pools, fairness) is a function of the log */
-    char ldir[600];
-    snprintf(ldir, sizeof ldir, "%s/log", cfg.data_dir);
-    rc = lt_feed_replay(feed, ldir, 0, NULL);
-    if (rc == LT_ENOTFOUND) rc = LT_OK;
+  if ((rc = lt_feed_new(lt_store_state(store), &cfg.feed, mdir, &feed)) ||
+      (rc = lt_stats_new(lt_store_state(store), &stats))) {
+    fprintf(stderr, "laotie serve: feed engine: %s\n", lt_strerror(rc));
+    goto out;
+  }
+  stage(&tl, "feed engine and models loaded");
+  /* One pass over the whole log builds what the layers above the state
+   * derive from it: the feed policies' state, the analytics and the ads
+   * books (one read and one decode of each record; see replay()). */
+  observers_t obs = {feed, stats, ads};
+  if (!(rc = lt_ads_attach_begin(ads, store))) {
+    uint64_t end = 0;
+    int src = lt_store_scan(store, replay, replay_ext, &obs, &end);
+    rc = lt_ads_attach_end(ads, src, end);
   }
   if (rc) {
-    fprintf(stderr, "laotie serve: feed engine: %s\n", lt_strerror(rc));
-    lt_feed_free(feed);
-    lt_store_close(store, 0);
-    lt_ads_free(ads);
-    return 1;
+    fprintf(stderr, "laotie serve: replaying the log: %s\n", lt_strerror(rc));
+    goto out;
   }
+  lt_ads_tick(ads, lt_now_ms());
+  char what[160];
+  snprintf(what, sizeof what,
+           "log replayed once into the feed policies, analytics and ads books (%llu records, "
+           "%u campaigns)",
+           (unsigned long long)lt_stats_records(stats), lt_ads_campaign_count(ads));
+  stage(&tl, what);
   lt_state_totals_t t;
   lt_state_totals(lt_store_state(store), &t);
   if (!lt_feed_model_version(feed) && t.events && !no_train) {
     fprintf(stderr, "laotie serve: no trained model yet: training on %llu events ...\n",
             (unsigned long long)t.events);
-    rc = lt_feed_train(feed, stderr);
+    rc = lt_feed_train(feed, 0, stderr);
     if (rc) fprintf(stderr, "laotie serve: training failed: %s (serving without)\n", lt_strerror(rc));
+    stage(&tl, "first model trained");
   }
-  /* analytics: one scan of the log, before writes start (stats/stats.h) */
-  lt_stats_t *stats = NULL;
-  uint64_t t_stats = lt_mono_ns();
-  rc = lt_stats_open(store, &stats);
-  if (rc) {
-    fprintf(stderr, "laotie serve: analytics: %s\n", lt_strerror(rc));
-    lt_feed_free(feed);
-    lt_store_close(store, 0);
-    lt_ads_free(ads);
-    return 1;
-  }
-  fprintf(stderr, "laotie serve: analytics built from %llu log records in %.2f s\n",
-          (unsigned long long)lt_stats_records(stats), (double)(lt_mono_ns() - t_stats) / 1e9);
-  /* ads books: one scan of the log (campaigns, spend ledger, revenue) */
-  uint64_t t_ads = lt_mono_ns();
-  rc = lt_ads_attach(ads, store);
-  if (rc) {
-    fprintf(stderr, "laotie serve: ads: %s\n", lt_strerror(rc));
-    lt_stats_free(stats);
-    lt_feed_free(feed);
-    lt_store_close(store, 0);
-    lt_ads_free(ads);
-    return 1;
-  }
-  lt_ads_tick(ads, lt_now_ms());
-  fprintf(stderr, "laotie serve: ads books built (%u campaigns) in %.2f s\n",
-          lt_ads_campaign_count(ads), (double)(lt_mono_ns() - t_ads) / 1e9);
-  observers_t obs = {feed, stats, ads};
+  lt_feed_set_ads(feed, ads);                            /* ad slots in feed pages */
+  lt_stats_set_pool_fn(stats, lt_feed_stats_pool, feed); /* reports show the feed's pools */
+  /* no write can come before the server starts: the observer takes over
+   * exactly where the scan ended */
   lt_store_set_observer(store, observe, &obs);
 
   worker_t w = {.store = store, .feed = feed, .ads = ads, .cfg = &cfg};
@@ -295,11 +320,12 @@ int lt_cmd_serve(int argc, char **argv) {
   so.ads = ads;
   lt_server_t *srv = NULL;
   rc = lt_server_start(store, feed, &so, &srv);
-  int exit_code = 0;
+  exit_code = 0;
   if (rc) {
     fprintf(stderr, "laotie serve: cannot listen on %s: %s\n", cfg.listen, lt_strerror(rc));
     exit_code = 1;
   } else {
+    stage(&tl, "listening");
     printf("laotie serving %s on http://%s:%u (model version %llu, %llu events)\n", cfg.data_dir,
            host, lt_server_port(srv), (unsigned long long)lt_feed_model_version(feed),
            (unsigned long long)t.events);
@@ -325,16 +351,19 @@ int lt_cmd_serve(int argc, char **argv) {
   pthread_mutex_unlock(&w.lock);
   pthread_join(w.th, NULL);
   rc = lt_store_close(store, 1);
+  store = NULL;
   if (rc) {
     fprintf(stderr, "laotie serve: closing the store: %s\n", lt_strerror(rc));
     exit_code = 1;
   } else {
     fprintf(stderr, "laotie serve: log flushed, snapshot written; bye\n");
   }
+  pthread_mutex_destroy(&w.lock);
+  pthread_cond_destroy(&w.cond);
+out:
+  lt_store_close(store, 0);
   lt_feed_free(feed);
   lt_stats_free(stats);
   lt_ads_free(ads);
-  pthread_mutex_destroy(&w.lock);
-  pthread_cond_destroy(&w.cond);
   return exit_code;
 }

@@ -6,39 +6,30 @@
 #include "cli/config.h"
 
 #include "core/error.h"
+#include "core/opts.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_STR, T_U32, T_F64 } type_t;
-typedef struct {
-  const char *key;
-  type_t type;
-  size_t off, size;
-  double lo, hi;
-  const char *help;
-} key_t_;
-
-#define S(k, f, h) {k, T_STR, offsetof(lt_config_t, f), sizeof(((lt_config_t *)0)->f), 0, 0, h}
-#define U(k, f, lo, hi, h) {k, T_U32, offsetof(lt_config_t, f), 4, lo, hi, h}
-#define F(k, f, lo, hi, h) {k, T_F64, offsetof(lt_config_t, f), 8, lo, hi, h}
-static const key_t_ keys[] = {
-    S("data", data_dir, "data directory"),
-    S("listen", listen, "HTTP address host:port"),
-    S("api_key", api_key, "key for write/admin routes (Bearer)"),
-    S("read_key", read_key, "key for read routes; empty = open"),
-    S("timezone", timezone, "time zone of report days"),
-    S("fsync", fsync, "log durability: batch | interval:MS | off"),
-    U("history_cap", history_cap, 16, 1000000, "recent history kept per user"),
-    F("trend_half_life_h", trend_half_life_h, 0.01, 10000, "popularity half life (hours)"),
-    U("threads", threads, 1, 256, "HTTP worker threads"),
-    U("snapshot_every_s", snapshot_every_s, 0, 86400 * 7, "snapshot period while serving, 0 = off"),
-    U("train_every_s", train_every_s, 0, 86400 * 7, "retraining period while serving, 0 = off"),
-    U("max_body_bytes", max_body_bytes, 1024, 1u << 30, "largest request body"),
-    U("max_batch_events", max_batch_events, 1, 1000000, "most events in one request"),
-    U("rate_limit_per_s", rate_limit_per_s, 0, 10000000, "requests per second per key, 0 = none"),
+#define T lt_config_t
+static const lt_opt_t keys[] = {
+    LT_OPT_AS(T, "data", data_dir, LT_OPT_STR, 0, 0, "data directory"),
+    LT_OPT(T, listen, LT_OPT_STR, 0, 0, "HTTP address host:port"),
+    LT_OPT(T, api_key, LT_OPT_STR, 0, 0, "key for write/admin routes (Bearer)"),
+    LT_OPT(T, read_key, LT_OPT_STR, 0, 0, "key for read routes; empty = open"),
+    LT_OPT(T, timezone, LT_OPT_STR, 0, 0, "time zone of report days"),
+    LT_OPT(T, fsync, LT_OPT_STR, 0, 0, "log durability: batch | interval:MS | off"),
+    LT_OPT(T, history_cap, LT_OPT_U32, 16, 1000000, "recent history kept per user"),
+    LT_OPT(T, trend_half_life_h, LT_OPT_F64, 0.01, 10000, "popularity half life (hours)"),
+    LT_OPT(T, threads, LT_OPT_U32, 1, 256, "HTTP worker threads"),
+    LT_OPT(T, snapshot_every_s, LT_OPT_U32, 0, 86400 * 7, "snapshot period while serving, 0 = off"),
+    LT_OPT(T, train_every_s, LT_OPT_U32, 0, 86400 * 7, "retraining period while serving, 0 = off"),
+    LT_OPT(T, max_body_bytes, LT_OPT_U32, 1024, 1u << 30, "largest request body"),
+    LT_OPT(T, max_batch_events, LT_OPT_U32, 1, 1000000, "most events in one request"),
+    LT_OPT(T, rate_limit_per_s, LT_OPT_U32, 0, 10000000, "requests per second per key, 0 = none"),
 };
+#undef T
 
 void lt_config_default(lt_config_t *c) {
   memset(c, 0, sizeof *c);
@@ -67,37 +58,10 @@ static char *trim(char *s) {
 
 int lt_config_set(lt_config_t *c, const char *key, const char *value, char *err, size_t errlen) {
   if (!strncmp(key, "ads.", 4)) return lt_ads_opts_set(&c->ads, key + 4, value, err, errlen);
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-    const key_t_ *k = &keys[i];
-    if (strcmp(k->key, key)) continue;
-    char *field = (char *)c + k->off;
-    if (k->type == T_STR) {
-      if (strlen(value) >= k->size) {
-        snprintf(err, errlen, "%s: value too long (max %zu bytes)", key, k->size - 1);
-        return LT_EINVAL;
-      }
-      strcpy(field, value);
-      return LT_OK;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(value, &end);
-    if (!*value || *end || errno || v < k->lo || v > k->hi ||
-        (k->type == T_U32 && v != (double)(uint32_t)v)) {
-      snprintf(err, errlen, "%s: expected a %s in [%g, %g], got '%s'", key,
-               k->type == T_U32 ? "whole number" : "number", k->lo, k->hi, value);
-      return LT_EINVAL;
-    }
-    if (k->type == T_U32) *(uint32_t *)field = (uint32_t)v;
-    else *(double *)field = v;
-    return LT_OK;
-  }
+  int rc = lt_opts_set(keys, LT_OPTS_N(keys), c, NULL, key, value, err, errlen);
+  if (rc != LT_ENOTFOUND) return rc;
   /* the feed's own keys (policies, fusion weights: docs/policies.md) */
-  char ferr[256] = "";
-  if (lt_feed_opts_set(&c->feed, key, value, ferr, sizeof ferr) == LT_OK) return LT_OK;
-  if (ferr[0] && !strstr(ferr, "unknown")) snprintf(err, errlen, "%s", ferr);
-  else snprintf(err, errlen, "unknown key '%s'", key);
-  return LT_EINVAL;
+  return lt_feed_opts_set(&c->feed, key, value, err, errlen);
 }
 
 int lt_config_load(lt_config_t *c, const char *path, char *err, size_t errlen) {
@@ -155,14 +119,13 @@ int lt_config_store_opts(lt_config_t *c, char *err, size_t errlen) {
 }
 
 void lt_config_print(const lt_config_t *c, FILE *f) {
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-    const key_t_ *k = &keys[i];
-    const char *field = (const char *)c + k->off;
-    if (!strcmp(k->key, "api_key") || !strcmp(k->key, "read_key"))
-      fprintf(f, "%-18s = %s\n", k->key, *field ? "(set)" : "");
-    else if (k->type == T_STR) fprintf(f, "%-18s = %s\n", k->key, field);
-    else if (k->type == T_U32) fprintf(f, "%-18s = %u\n", k->key, *(const uint32_t *)field);
-    else fprintf(f, "%-18s = %g\n", k->key, *(const double *)field);
+  for (size_t i = 0; i < LT_OPTS_N(keys); i++) {
+    const lt_opt_t *k = &keys[i];
+    char v[256];
+    lt_opts_format(k, c, v, sizeof v);
+    if (!strcmp(k->key, "api_key") || !strcmp(k->key, "read_key")) /* never printed */
+      snprintf(v, sizeof v, "%s", *((const char *)c + k->off) ? "(set)" : "");
+    fprintf(f, "%-18s = %s\n", k->key, v);
     fprintf(f, "%-18s   # %s\n", "", k->help);
   }
   lt_ads_opts_print(&c->ads, f);

@@ -1030,7 +1030,7 @@ static int run_day(run_t *r, uint32_t d) {
   /* learn from the day */
   uint64_t t_train = lt_mono_ns();
   if (r->policy == LT_SIM_LAOTIE || r->policy == LT_SIM_LAOTIE_NOPOOLS)
-    rc = lt_feed_train(r->feed, r->o->verbose ? r->o->log : NULL);
+    rc = lt_feed_train(r->feed, day0 + DAY_MS, r->o->verbose ? r->o->log : NULL);
   else if (r->policy == LT_SIM_REMOTE)
     remote_post(r, "POST", "/v1/admin/train", NULL); /* asynchronous; "busy" is fine too */
   r->out->train_seconds += (double)(lt_mono_ns() - t_train) / 1e9;

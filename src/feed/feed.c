@@ -53,6 +53,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/opts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -64,6 +65,7 @@
 #include <sys/stat.h>
 
 const double lt__lat_bounds[LT__LAT_BUCKETS - 1] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25};
+const double lt__train_bounds[LT__TRAIN_BUCKETS - 1] = {0.1, 1, 5, 15, 60, 300, 900, 3600};
 
 static const char *source_names[LT_SRC__COUNT] = {"following", "itemcf",  "ials", "trending",
                                                   "fresh",     "explore", "ad"};
@@ -215,142 +217,94 @@ static void opts_fill(lt_feed_opts_t *o, const lt_feed_opts_t *in) {
 
 /* ---- options by name ------------------------------------------------------- */
 
-typedef enum { K_F32, K_U32, K_U64, K_MS_H, K_MS_MIN, K_OFF, K_MODE } ktype_t;
-typedef struct okey {
-  const char *key;
-  ktype_t type;
-  size_t off;
-  double lo, hi;
-  uint32_t bit; /* K_OFF: the LT_POL_* bit */
-  const char *help;
-} okey_t;
+/* LT_EXPLORE_EGREEDY, LT_EXPLORE_THOMPSON */
+static const char *const explore_modes[] = {"egreedy", "thompson", NULL};
 
-#define OF(f) offsetof(lt_feed_opts_t, f)
-static const okey_t okeys[] = {
-    {"w_finish", K_F32, OF(w_finish), 0, 100, 0, "fusion weight of the finish head"},
-    {"w_long", K_F32, OF(w_long), 0, 100, 0, "fusion weight of the long-view head"},
-    {"w_like", K_F32, OF(w_like), 0, 100, 0, "fusion weight of the like head"},
-    {"w_follow", K_F32, OF(w_follow), 0, 100, 0, "fusion weight of the follow head"},
-    {"w_share", K_F32, OF(w_share), 0, 100, 0, "fusion weight of the share head"},
-    {"max_per_creator", K_U32, OF(max_per_creator), 1, 100, 0, "items of one creator per page"},
-    {"candidates", K_U32, OF(candidates), 50, 5000, 0, "candidates ranked per request"},
-    {"ials_k", K_U32, OF(ials_k), 1, 512, 0, "iALS factors"},
-    {"ials_iters", K_U32, OF(ials_iters), 1, 100, 0, "iALS iterations"},
-    {"ials_alpha", K_F32, OF(ials_alpha), 0.001, 1000, 0, "iALS confidence slope"},
-    {"ials_lambda", K_F32, OF(ials_lambda), 0.001, 10000, 0, "iALS L2 regularisation"},
-    {"train_threads", K_U32, OF(threads), 1, 256, 0, "training threads"},
-    {"w_ials", K_F32, OF(w_ials), 0, 100, 0, "blend weight of the iALS score"},
-    {"w_cowatch", K_F32, OF(w_cowatch), 0, 100, 0, "blend weight of co-watch evidence"},
-    {"w_pop", K_F32, OF(w_pop), 0, 100, 0, "blend weight of log popularity"},
-    {"b_following", K_F32, OF(b_following), 0, 100, 0, "bonus of followed creators' items"},
-    {"w_rank", K_F32, OF(w_rank), 0, 100, 0, "weight of the online ranker once warm"},
-    {"rank_warmup", K_U32, OF(rank_warmup), 1, 1e9, 0, "impressions before w_rank applies fully"},
-    {"recency_tau", K_F32, OF(recency_tau), 0.01, 10000, 0, "co-watch recency scale"},
-    {"keep_models", K_U32, OF(keep_models), 1, 1000, 0, "model versions kept on disk"},
-    {"ann_ef_construction", K_U32, OF(ann_ef_construction), 8, 4096, 0,
-     "HNSW candidate list while building"},
-    {"seen_dedup", K_OFF, 0, 0, 0, LT_POL_SEEN, "on | off: an impressed item is not shown again"},
-    {"seen_window_h", K_MS_H, OF(seen_window_ms), 0.001, 24 * 3650, 0,
-     "hours an impressed item stays hidden from its user"},
-    {"seen_cap", K_U32, OF(seen_cap), 1, 1000000, 0, "impressions remembered per user"},
-    {"traffic_pools", K_OFF, 0, 0, 0, LT_POL_POOLS, "on | off: serve new items through pools"},
-    {"pool_levels", K_U32, OF(pool_levels), 1, LT_FEED_MAX_POOLS, 0, "number of traffic pools"},
-    {"pool_quota", K_U32, OF(pool_quota), 1, 1e9, 0, "impressions of pool 0"},
-    {"pool_growth", K_U32, OF(pool_growth), 1, 1000, 0, "quota factor from one pool to the next"},
-    {"pool_top_share", K_F32, OF(pool_top_share), 0.0001, 1, 0,
-     "share of recent peers an item must be among to move up"},
-    {"pool_boost", K_F32, OF(pool_boost), 0.001, 100, 0,
-     "ranking bonus per pool level of a promoted item"},
-    {"pool_peers", K_U32, OF(pool_peers), 1, 100000, 0, "recent judgements compared with"},
-    {"pool_min_peers", K_U32, OF(pool_min_peers), 1, 100000, 0,
-     "peers needed before the bar applies"},
-    {"pool_judge_min", K_MS_MIN, OF(pool_judge_ms), 0.001, 24 * 60, 0,
-     "minutes of late engagement awaited before judging"},
-    {"pool_max_age_h", K_MS_H, OF(pool_max_age_ms), 0.001, 24 * 3650, 0,
-     "hours after publishing an item leaves the pools"},
-    {"exposure_fairness", K_OFF, 0, 0, 0, LT_POL_FAIRNESS,
-     "on | off: discount the most exposed creators"},
-    {"fair_target", K_F32, OF(fair_target), 0.001, 1, 0, "creator Gini above which to discount"},
-    {"fair_window_h", K_MS_H, OF(fair_window_ms), 0.001, 24 * 365, 0,
-     "hours of impressions the Gini is taken over"},
-    {"fair_weight", K_F32, OF(fair_weight), 0.001, 100, 0, "discount per doubling of exposure"},
-    {"fair_quantile", K_F32, OF(fair_quantile), 0.001, 0.999, 0,
-     "exposure quantile above which creators are discounted"},
-    {"aigc_policy", K_OFF, 0, 0, 0, LT_POL_AIGC, "on | off: the AIGC page cap and target"},
-    {"aigc_page_cap", K_F32, OF(aigc_page_cap), 0.0001, 1, 0, "most AIGC share of a page"},
-    {"aigc_target", K_F32, OF(aigc_target), 0.0001, 1, 0, "platform AIGC share of impressions"},
-    {"aigc_weight", K_F32, OF(aigc_weight), 0.001, 100, 0, "discount of AIGC above the target"},
-    {"exploration", K_OFF, 0, 0, 0, LT_POL_EXPLORE, "on | off: exploration slots"},
-    {"explore_every", K_U32, OF(fresh_every), 1, 1000, 0,
-     "one exploration slot in every this many"},
-    {"explore_mode", K_MODE, OF(explore_mode), 0, 0, 0, "egreedy | thompson"},
-    {"explore_k", K_U32, OF(explore_k), 1, 15, 0, "candidates an exploration slot draws among"},
-    {"explore_max_impressions", K_U32, OF(explore_max_impressions), 1, 1e9, 0,
-     "impressions below which an item outside the pools is explored"},
-    {"negative_feedback", K_OFF, 0, 0, 0, LT_POL_NEGATIVE,
-     "on | off: discount after not_interested"},
-    {"neg_ttl_h", K_MS_H, OF(neg_ttl_ms), 0.001, 24 * 3650, 0,
-     "hours a not_interested discounts its creator and tags"},
-    {"neg_creator", K_F32, OF(neg_creator), 0.001, 100, 0, "discount of the creator's items"},
-    {"neg_tag", K_F32, OF(neg_tag), 0.001, 100, 0, "discount per shared tag (at most 2)"},
-    {"live_cowatch", K_OFF, 0, 0, 0, LT_POL_LIVE_COWATCH,
-     "on | off: count co-watches between trainings"},
-    {"cowatch_window", K_U32, OF(cowatch_window), 1, LT_COWATCH_MAX_WINDOW, 0,
-     "recent positive items a new positive pairs with"},
-    {"cowatch_neighbors", K_U32, OF(cowatch_capacity), 1, LT_COWATCH_MAX_CAPACITY, 0,
-     "partners counted per item between trainings"},
-    {"cowatch_shrink", K_F32, OF(cowatch_shrink), 0.001, 10000, 0,
-     "damping of pairs seen by few users since the training"},
+#define T lt_feed_opts_t
+static const lt_opt_t okeys[] = {
+    LT_OPT(T, w_finish, LT_OPT_F32, 0, 100, "fusion weight of the finish head"),
+    LT_OPT(T, w_long, LT_OPT_F32, 0, 100, "fusion weight of the long-view head"),
+    LT_OPT(T, w_like, LT_OPT_F32, 0, 100, "fusion weight of the like head"),
+    LT_OPT(T, w_follow, LT_OPT_F32, 0, 100, "fusion weight of the follow head"),
+    LT_OPT(T, w_share, LT_OPT_F32, 0, 100, "fusion weight of the share head"),
+    LT_OPT(T, max_per_creator, LT_OPT_U32, 1, 100, "items of one creator per page"),
+    LT_OPT(T, candidates, LT_OPT_U32, 50, 5000, "candidates ranked per request"),
+    LT_OPT(T, ials_k, LT_OPT_U32, 1, 512, "iALS factors"),
+    LT_OPT(T, ials_iters, LT_OPT_U32, 1, 100, "iALS iterations"),
+    LT_OPT(T, ials_alpha, LT_OPT_F32, 0.001, 1000, "iALS confidence slope"),
+    LT_OPT(T, ials_lambda, LT_OPT_F32, 0.001, 10000, "iALS L2 regularisation"),
+    LT_OPT_AS(T, "train_threads", threads, LT_OPT_U32, 1, 256, "training threads"),
+    LT_OPT(T, w_ials, LT_OPT_F32, 0, 100, "blend weight of the iALS score"),
+    LT_OPT(T, w_cowatch, LT_OPT_F32, 0, 100, "blend weight of co-watch evidence"),
+    LT_OPT(T, w_pop, LT_OPT_F32, 0, 100, "blend weight of log popularity"),
+    LT_OPT(T, b_following, LT_OPT_F32, 0, 100, "bonus of followed creators' items"),
+    LT_OPT(T, w_rank, LT_OPT_F32, 0, 100, "weight of the online ranker once warm"),
+    LT_OPT(T, rank_warmup, LT_OPT_U32, 1, 1e9, "impressions before w_rank applies fully"),
+    LT_OPT(T, recency_tau, LT_OPT_F32, 0.01, 10000, "co-watch recency scale"),
+    LT_OPT(T, keep_models, LT_OPT_U32, 1, 1000, "model versions kept on disk"),
+    LT_OPT(T, ann_ef_construction, LT_OPT_U32, 8, 4096, "HNSW candidate list while building"),
+    LT_OPT_BIT(T, "seen_dedup", policies_off, LT_POL_SEEN,
+               "on | off: an impressed item is not shown again"),
+    LT_OPT_AS(T, "seen_window_h", seen_window_ms, LT_OPT_MS_H, 0.001, 24 * 3650,
+              "hours an impressed item stays hidden from its user"),
+    LT_OPT(T, seen_cap, LT_OPT_U32, 1, 1000000, "impressions remembered per user"),
+    LT_OPT_BIT(T, "traffic_pools", policies_off, LT_POL_POOLS,
+               "on | off: serve new items through pools"),
+    LT_OPT(T, pool_levels, LT_OPT_U32, 1, LT_FEED_MAX_POOLS, "number of traffic pools"),
+    LT_OPT(T, pool_quota, LT_OPT_U32, 1, 1e9, "impressions of pool 0"),
+    LT_OPT(T, pool_growth, LT_OPT_U32, 1, 1000, "quota factor from one pool to the next"),
+    LT_OPT(T, pool_top_share, LT_OPT_F32, 0.0001, 1,
+           "share of recent peers an item must be among to move up"),
+    LT_OPT(T, pool_boost, LT_OPT_F32, 0.001, 100,
+           "ranking bonus per pool level of a promoted item"),
+    LT_OPT(T, pool_peers, LT_OPT_U32, 1, 100000, "recent judgements compared with"),
+    LT_OPT(T, pool_min_peers, LT_OPT_U32, 1, 100000, "peers needed before the bar applies"),
+    LT_OPT_AS(T, "pool_judge_min", pool_judge_ms, LT_OPT_MS_MIN, 0.001, 24 * 60,
+              "minutes of late engagement awaited before judging"),
+    LT_OPT_AS(T, "pool_max_age_h", pool_max_age_ms, LT_OPT_MS_H, 0.001, 24 * 3650,
+              "hours after publishing an item leaves the pools"),
+    LT_OPT_BIT(T, "exposure_fairness", policies_off, LT_POL_FAIRNESS,
+               "on | off: discount the most exposed creators"),
+    LT_OPT(T, fair_target, LT_OPT_F32, 0.001, 1, "creator Gini above which to discount"),
+    LT_OPT_AS(T, "fair_window_h", fair_window_ms, LT_OPT_MS_H, 0.001, 24 * 365,
+              "hours of impressions the Gini is taken over"),
+    LT_OPT(T, fair_weight, LT_OPT_F32, 0.001, 100, "discount per doubling of exposure"),
+    LT_OPT(T, fair_quantile, LT_OPT_F32, 0.001, 0.999,
+           "exposure quantile above which creators are discounted"),
+    LT_OPT_BIT(T, "aigc_policy", policies_off, LT_POL_AIGC,
+               "on | off: the AIGC page cap and target"),
+    LT_OPT(T, aigc_page_cap, LT_OPT_F32, 0.0001, 1, "most AIGC share of a page"),
+    LT_OPT(T, aigc_target, LT_OPT_F32, 0.0001, 1, "platform AIGC share of impressions"),
+    LT_OPT(T, aigc_weight, LT_OPT_F32, 0.001, 100, "discount of AIGC above the target"),
+    LT_OPT_BIT(T, "exploration", policies_off, LT_POL_EXPLORE, "on | off: exploration slots"),
+    LT_OPT_AS(T, "explore_every", fresh_every, LT_OPT_U32, 1, 1000,
+              "one exploration slot in every this many"),
+    LT_OPT_NAMES(T, "explore_mode", explore_mode, LT_EXPLORE_EGREEDY, explore_modes,
+                 "egreedy | thompson"),
+    LT_OPT(T, explore_k, LT_OPT_U32, 1, 15, "candidates an exploration slot draws among"),
+    LT_OPT(T, explore_max_impressions, LT_OPT_U32, 1, 1e9,
+           "impressions below which an item outside the pools is explored"),
+    LT_OPT_BIT(T, "negative_feedback", policies_off, LT_POL_NEGATIVE,
+               "on | off: discount after not_interested"),
+    LT_OPT_AS(T, "neg_ttl_h", neg_ttl_ms, LT_OPT_MS_H, 0.001, 24 * 3650,
+              "hours a not_interested discounts its creator and tags"),
+    LT_OPT(T, neg_creator, LT_OPT_F32, 0.001, 100, "discount of the creator's items"),
+    LT_OPT(T, neg_tag, LT_OPT_F32, 0.001, 100, "discount per shared tag (at most 2)"),
+    LT_OPT_BIT(T, "live_cowatch", policies_off, LT_POL_LIVE_COWATCH,
+               "on | off: count co-watches between trainings"),
+    LT_OPT(T, cowatch_window, LT_OPT_U32, 1, LT_COWATCH_MAX_WINDOW,
+           "recent positive items a new positive pairs with"),
+    LT_OPT_AS(T, "cowatch_neighbors", cowatch_capacity, LT_OPT_U32, 1, LT_COWATCH_MAX_CAPACITY,
+              "partners counted per item between trainings"),
+    LT_OPT(T, cowatch_shrink, LT_OPT_F32, 0.001, 10000,
+           "damping of pairs seen by few users since the training"),
 };
-#undef OF
+#undef T
 
 int lt_feed_opts_set(lt_feed_opts_t *o, const char *key, const char *value, char *err,
                      size_t errlen) {
-  if (!o || !key || !value) return LT_EINVAL;
-  for (size_t i = 0; i < sizeof okeys / sizeof *okeys; i++) {
-    const okey_t *k = &okeys[i];
-    if (strcmp(k->key, key)) continue;
-    char *field = (char *)o + k->off;
-    if (k->type == K_OFF) {
-      if (!strcmp(value, "on")) o->policies_off &= ~k->bit;
-      else if (!strcmp(value, "off")) o->policies_off |= k->bit;
-      else break;
-      return LT_OK;
-    }
-    if (k->type == K_MODE) {
-      if (!strcmp(value, "egreedy")) *(uint32_t *)field = LT_EXPLORE_EGREEDY;
-      else if (!strcmp(value, "thompson")) *(uint32_t *)field = LT_EXPLORE_THOMPSON;
-      else break;
-      return LT_OK;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(value, &end);
-    int whole = k->type == K_U32 || k->type == K_U64;
-    if (!*value || *end || errno || !(v >= k->lo && v <= k->hi) || (whole && v != floor(v))) {
-      if (err)
-        snprintf(err, errlen, "%s: expected a %s in [%g, %g], got '%s'", key,
-                 whole ? "whole number" : "number", k->lo, k->hi, value);
-      return LT_EINVAL;
-    }
-    switch (k->type) {
-    case K_F32: *(float *)field = (float)v; break;
-    case K_U32: *(uint32_t *)field = (uint32_t)v; break;
-    case K_U64: *(uint64_t *)field = (uint64_t)v; break;
-    case K_MS_H: *(int64_t *)field = (int64_t)llround(v * 3600000.0); break;
-    case K_MS_MIN: *(int64_t *)field = (int64_t)llround(v * 60000.0); break;
-    default: break;
-    }
-    return LT_OK;
-  }
-  if (err) {
-    int known = 0;
-    for (size_t i = 0; i < sizeof okeys / sizeof *okeys; i++)
-      known |= !strcmp(okeys[i].key, key);
-    if (known) snprintf(err, errlen, "%s: unexpected value '%s'", key, value);
-    else snprintf(err, errlen, "unknown key '%s'", key);
-  }
-  return LT_EINVAL;
+  int rc = lt_opts_set(okeys, LT_OPTS_N(okeys), o, NULL, key, value, err, errlen);
+  return rc == LT_ENOTFOUND ? LT_EINVAL : rc;
 }
 
 void lt_feed_opts_each(const lt_feed_opts_t *o,
@@ -358,22 +312,9 @@ void lt_feed_opts_each(const lt_feed_opts_t *o,
                                   const char *help),
                        void *ctx) {
   char v[64];
-  for (size_t i = 0; i < sizeof okeys / sizeof *okeys; i++) {
-    const okey_t *k = &okeys[i];
-    const char *field = (const char *)o + k->off;
-    switch (k->type) {
-    case K_F32: snprintf(v, sizeof v, "%g", *(const float *)field); break;
-    case K_U32: snprintf(v, sizeof v, "%u", *(const uint32_t *)field); break;
-    case K_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field); break;
-    case K_MS_H: snprintf(v, sizeof v, "%g", *(const int64_t *)field / 3600000.0); break;
-    case K_MS_MIN: snprintf(v, sizeof v, "%g", *(const int64_t *)field / 60000.0); break;
-    case K_OFF: snprintf(v, sizeof v, "%s", (o->policies_off & k->bit) ? "off" : "on"); break;
-    case K_MODE:
-      snprintf(v, sizeof v, "%s",
-               *(const uint32_t *)field == LT_EXPLORE_THOMPSON ? "thompson" : "egreedy");
-      break;
-    }
-    fn(ctx, k->key, v, k->help);
+  for (size_t i = 0; i < LT_OPTS_N(okeys); i++) {
+    lt_opts_format(&okeys[i], o, v, sizeof v);
+    fn(ctx, okeys[i].key, v, okeys[i].help);
   }
 }
 
@@ -537,8 +478,9 @@ void lt_feed_free(lt_feed_t *f) {
 
 /* ---- training --------------------------------------------------------------- */
 
-int lt_feed_train(lt_feed_t *f, FILE *log) {
+int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log) {
   if (!f) return LT_EINVAL;
+  if (now_ms <= 0) now_ms = lt_now_ms();
   pthread_mutex_lock(&f->train_lock);
   uint64_t t0 = lt_mono_ns();
   uint64_t version = lt_feed_model_version(f) + 1;
@@ -546,7 +488,7 @@ int lt_feed_train(lt_feed_t *f, FILE *log) {
   /* co-watches from now on go to the generation served with the new
    * snapshot too (model/cowatch.h); ENOMEM there only loses them */
   (void)lt_cowatch_begin(f->cowatch);
-  int rc = lt_models_build(f->st, &f->mo, version, lt_now_ms(), log, &m);
+  int rc = lt_models_build(f->st, &f->mo, version, now_ms, log, &m);
   if (rc) {
     lt_cowatch_end(f->cowatch, 0);
     lt__count(&f->train_failures, 1);
@@ -572,6 +514,12 @@ int lt_feed_train(lt_feed_t *f, FILE *log) {
   lt_cowatch_end(f->cowatch, 1);
   double secs = (double)(lt_mono_ns() - t0) / 1e9;
   __atomic_store(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
+  double sum = f->train_seconds_sum + secs; /* (only trainings write it, under train_lock) */
+  __atomic_store(&f->train_seconds_sum, &sum, __ATOMIC_RELAXED);
+  uint32_t tb = 0;
+  while (tb < LT__TRAIN_BUCKETS - 1 && secs > lt__train_bounds[tb])
+    tb++;
+  lt__count(&f->train_bucket[tb], 1);
   for (int s = 0; s < LT_MODELS_STAGES; s++)
     __atomic_store(&f->stage_seconds[s], &m->seconds[s], __ATOMIC_RELAXED);
   lt__count(&f->train_runs, 1);
@@ -759,6 +707,20 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
   __atomic_load(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
   fprintf(out, "# HELP laotie_train_seconds_last Duration of the last training.\n");
   fprintf(out, "# TYPE laotie_train_seconds_last gauge\nlaotie_train_seconds_last %.6f\n", secs);
+  fprintf(out, "# HELP laotie_train_seconds Durations of the trainings since start.\n"
+               "# TYPE laotie_train_seconds histogram\n");
+  uint64_t tcum = 0;
+  for (int b = 0; b < LT__TRAIN_BUCKETS; b++) {
+    tcum += lt__load(&f->train_bucket[b]);
+    if (b < LT__TRAIN_BUCKETS - 1)
+      fprintf(out, "laotie_train_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", lt__train_bounds[b],
+              tcum);
+    else
+      fprintf(out, "laotie_train_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", tcum);
+  }
+  __atomic_load(&f->train_seconds_sum, &secs, __ATOMIC_RELAXED);
+  fprintf(out, "laotie_train_seconds_sum %.6f\nlaotie_train_seconds_count %" PRIu64 "\n", secs,
+          tcum);
   fprintf(out, "# TYPE laotie_train_stage_seconds_last gauge\n");
   for (int s = 0; s < LT_MODELS_STAGES; s++) {
     __atomic_load(&f->stage_seconds[s], &secs, __ATOMIC_RELAXED);

@@ -34,8 +34,10 @@
 #ifndef LT_FEED_FEED_H
 #define LT_FEED_FEED_H
 
+#include "ads/ads.h"
 #include "state/record.h"
 #include "state/state.h"
+#include "stats/stats.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -191,13 +193,17 @@ int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_d
 void lt_feed_free(lt_feed_t *f);
 
 /* Trains a new model snapshot from the state (iALS, co-watch similarity,
- * ANN index, ...), saves it under models_dir and publishes it. log (may be
- * NULL) gets one line per stage with its time. Safe to run on a background
- * thread while requests are served; concurrent calls run one after the
+ * ANN index, ...), saves it under models_dir and publishes it. now_ms is
+ * the time the snapshot's lists (popular, fresh) are taken at: the
+ * serving clock, i.e. the wall clock for a server (0 = the wall clock)
+ * and the simulated time for the simulator, whose items are published in
+ * simulated time. log (may be NULL) gets one line per stage with its
+ * time. Safe to run on a background thread while requests are served;
+ * concurrent calls run one after the
  * other. The new version is the published one + 1. When saving fails the
  * snapshot is still published and the save error is returned. Returns 0
  * or an LT_E* code. */
-int lt_feed_train(lt_feed_t *f, FILE *log);
+int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log);
 
 /* Publishes m (built by lt_models_build or loaded; see model/models.h),
  * taking over the caller's reference; the previous snapshot is released
@@ -216,6 +222,14 @@ lt_models_t *lt_feed_acquire(lt_feed_t *f);
  * an I/O error. */
 int lt_feed_save_ranker(lt_feed_t *f);
 
+/* Gives the feed an ads engine (NULL = none, the default): from then on
+ * every lt_feed_get page runs lt_ads_fill over its organic items and the
+ * ads take their slots (docs/ads.md, "The feed hook"). The engine must
+ * outlive the feed's requests; set it before serving. */
+void lt_feed_set_ads(lt_feed_t *f, lt_ads_t *ads);
+/* The ads engine given with lt_feed_set_ads, or NULL. */
+lt_ads_t *lt_feed_ads(const lt_feed_t *f);
+
 /* Version of the published snapshot (0 = none yet: feeds fall back to
  * non-learned sources). */
 uint64_t lt_feed_model_version(const lt_feed_t *f);
@@ -225,18 +239,21 @@ int64_t lt_feed_model_trained_at(const lt_feed_t *f);
 /* lt_feed_entry_t.flags: the policies that touched an entry (also named at
  * the end of its reason). */
 enum {
-  LT_FEED_F_AIGC = 1,     /* the item is AI-generated (always labelled) */
-  LT_FEED_F_EXPLORE = 2,  /* drawn in an exploration slot */
-  LT_FEED_F_POOL = 4,     /* in a traffic pool (pool is its stage) */
-  LT_FEED_F_FAIR = 8,     /* its creator's exposure was discounted */
-  LT_FEED_F_NEGATIVE = 16 /* discounted after the user's not_interested */
+  LT_FEED_F_AIGC = 1,      /* the item is AI-generated (always labelled) */
+  LT_FEED_F_EXPLORE = 2,   /* drawn in an exploration slot */
+  LT_FEED_F_POOL = 4,      /* in a traffic pool (pool is its stage) */
+  LT_FEED_F_FAIR = 8,      /* its creator's exposure was discounted */
+  LT_FEED_F_NEGATIVE = 16, /* discounted after the user's not_interested */
+  LT_FEED_F_LIVE = 32      /* a live room, live now */
 };
 
 typedef struct lt_feed_entry {
   uint32_t item;
-  float score;
+  float score;    /* ads: the winner's eCPM in cents per mille */
   uint8_t source; /* lt_feed_source_t */
-  uint8_t ad;
+  uint8_t ad;     /* an ad (source LT_SRC_AD); then campaign is set */
+  uint32_t campaign; /* ads: the dense campaign id (lt_ads_campaign_name); LT_NONE
+                        for organic entries */
   float propensity; /* probability this policy put it in this slot */
   char reason[128];
   uint16_t flags;  /* LT_FEED_F_* */
@@ -255,9 +272,13 @@ typedef struct lt_feed_result {
 
 /* The ranked feed of n items (1..LT_FEED_MAX) for a user given by external
  * id; a user never seen gets a cold-start feed, not an error. now_ms is
- * the request time. Items in the user's history (watched, liked, not
- * interested, ...) and deleted items never appear. Returns 0 or
- * LT_EINVAL. */
+ * the request time (<= 0: the wall clock); every window of the request
+ * (live, fresh, seen, pools, ads) is read at it. Items in the user's
+ * history (watched, liked, not interested, ...) and deleted items never
+ * appear. With an ads engine (lt_feed_set_ads) the auction's ads take
+ * their slots in the page and the organic items after each shift down;
+ * the page keeps its length (the last organic items drop out). Returns 0
+ * or LT_EINVAL. */
 int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int64_t now_ms,
                 lt_feed_result_t *out);
 
@@ -272,14 +293,13 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
  * records that were just made durable and applied. Writer path only. */
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n);
 
-/* Rebuilds the policy state (seen sets, traffic pools, creator exposure,
- * AIGC share, negative feedback) by reading the log in log_dir (DIR/log)
- * from offset `from` (0 = the start) to its end, as lt_feed_observe would
- * have built it; the ranker and models are not touched (they are saved with
- * the models). Call it after lt_feed_new and before records are observed.
- * *end (may be NULL) gets the offset after the last record read. Returns 0
- * or the log reader's error (LT_ENOTFOUND when there is no log yet). */
-int lt_feed_replay(lt_feed_t *f, const char *log_dir, uint64_t from, uint64_t *end);
+/* lt_store_observer_fn for lt_store_scan at start (ctx is the lt_feed_t):
+ * rebuilds the policy state (seen sets, traffic pools, creator exposure,
+ * AIGC share, negative feedback) from the whole log, record by record as
+ * lt_feed_observe would have built it; the ranker and models are not
+ * touched (they are saved with the models). Call it after lt_feed_new and
+ * before records are observed. */
+void lt_feed_replay(void *ctx, const lt_record_t *recs, size_t n);
 
 /* Fills the exploration fields of impression events from what the feed
  * served: for each impression whose request_id and item match a served
@@ -315,6 +335,12 @@ typedef struct lt_feed_pool_info {
 /* The item's traffic-pool stage as of the newest observed record. Returns
  * 0, LT_EINVAL or LT_ENOTFOUND (unknown item). */
 int lt_feed_item_pool(lt_feed_t *f, uint32_t item, lt_feed_pool_info_t *out);
+
+/* lt_stats_pool_fn for lt_stats_set_pool_fn (ctx = the lt_feed_t): an
+ * item's traffic-pool stage as the feed serves it (lt_feed_item_pool), so
+ * the reports show the pools the feed really runs. Returns 0, or
+ * LT_ENOTFOUND for an item the state does not know. */
+int lt_feed_stats_pool(void *feed, uint32_t item, lt_stats_pool_view_t *out);
 
 /* Policy figures as of the newest observed record. */
 typedef struct lt_feed_policy_stats {

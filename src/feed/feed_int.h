@@ -18,6 +18,7 @@
 #define LT__NEW_N 256      /* recently put items (fresh between trains) */
 #define LT__SERVED_BITS 18 /* request -> source / propensity attribution slots */
 #define LT__LAT_BUCKETS 8
+#define LT__TRAIN_BUCKETS 9 /* training durations: 8 bounds and +Inf */
 
 /* ---- policy state (policy.c; design note there) ----------------------- */
 
@@ -134,6 +135,7 @@ struct lt_feed {
   pthread_mutex_t train_lock;
 
   lt_ranker_t *ranker;   /* written by lt_feed_observe only; read lock-free */
+  lt_ads_t *ads;         /* lt_feed_set_ads (atomic pointer); NULL = no ads */
   lt_cowatch_t *cowatch; /* live co-watch (NULL when off): counted by lt_feed_observe,
                             generations moved by lt_feed_train, read by requests */
 
@@ -156,12 +158,16 @@ struct lt_feed {
   uint64_t lat_count, lat_sum_ns, lat_bucket[LT__LAT_BUCKETS];
   uint64_t train_runs, train_failures, save_failures, models_rejected, observed;
   double train_seconds_last, stage_seconds[LT_MODELS_STAGES]; /* written under train_lock */
+  uint64_t train_bucket[LT__TRAIN_BUCKETS]; /* trainings by duration (lt__train_bounds) */
+  double train_seconds_sum;                 /* written under train_lock */
 
   lt__pol_t pol; /* the distribution policies' state (policy.c) */
 };
 
 /* Latency bucket bounds in seconds (the last is +Inf). */
 extern const double lt__lat_bounds[LT__LAT_BUCKETS - 1];
+/* Training duration bucket bounds in seconds (the last is +Inf). */
+extern const double lt__train_bounds[LT__TRAIN_BUCKETS - 1];
 
 /* A reference to the published snapshot (never NULL). */
 lt_models_t *lt__feed_models(lt_feed_t *f);

@@ -9,8 +9,8 @@
  * survive a restart and come out the same after one. So their state is a
  * pure function of the durable records in log order: lt__pol_observe is
  * fed every record, live by lt_feed_observe (the store's writer, after the
- * record is durable and applied) and at start by lt_feed_replay (a scan of
- * DIR/log, as src/stats does). Nothing here is saved; the catalog fields a
+ * record is durable and applied) and at start by lt_feed_replay (fed the
+ * whole log by lt_store_scan, as src/stats is). Nothing here is saved; the catalog fields a
  * policy needs (creator, kind, aigc, duration, publish time) are copied
  * from each ITEM_PUT as it comes, so a replay that runs against the final
  * state attributes every record as the live run did (invariant 5). The
@@ -67,7 +67,6 @@
 #include "feed/feed_int.h"
 
 #include "core/error.h"
-#include "log/log.h"
 #include "stats/stats.h"
 
 #include <inttypes.h>
@@ -684,28 +683,9 @@ void lt__pol_observe(lt_feed_t *f, const lt_record_t *r) {
 
 /* ---- public: replay, pool info, figures --------------------------------------------- */
 
-int lt_feed_replay(lt_feed_t *f, const char *log_dir, uint64_t from, uint64_t *end) {
-  if (!f || !log_dir) return LT_EINVAL;
-  lt_log_reader_t *rd = NULL;
-  int rc = lt_log_reader_open(log_dir, from, &rd);
-  if (rc) return rc;
-  const void *p;
-  uint32_t len;
-  uint64_t off, last = from;
-  lt_record_t rec;
-  while ((rc = lt_log_reader_next(rd, &p, &len, &off)) == 1) {
-    last = off + 8 + len; /* frame: u32 length + u32 checksum + payload (log.c) */
-    int drc = lt_record_decode(p, len, &rec);
-    if (drc == LT_EVERSION) continue; /* a higher layer's record */
-    if (drc) {
-      rc = drc;
-      break;
-    }
-    lt__pol_observe(f, &rec);
-  }
-  lt_log_reader_close(rd);
-  if (end) *end = last;
-  return rc < 0 ? rc : LT_OK;
+void lt_feed_replay(void *ctx, const lt_record_t *recs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    lt__pol_observe(ctx, &recs[i]);
 }
 
 int lt_feed_item_pool(lt_feed_t *f, uint32_t item, lt_feed_pool_info_t *out) {
@@ -730,6 +710,19 @@ int lt_feed_item_pool(lt_feed_t *f, uint32_t item, lt_feed_pool_info_t *out) {
   out->score = ld_f(&pi->score);
   out->threshold = ld_f(&pi->threshold);
   out->entered_ms = __atomic_load_n(&pi->entered_ms, __ATOMIC_RELAXED);
+  return LT_OK;
+}
+
+int lt_feed_stats_pool(void *feed, uint32_t item, lt_stats_pool_view_t *out) {
+  lt_feed_pool_info_t pi;
+  int rc = lt_feed_item_pool(feed, item, &pi);
+  if (rc) return rc;
+  static const int to_stats[] = {
+      [LT_POOL_NONE] = LT_STATS_POOL_NEVER,          [LT_POOL_IN] = LT_STATS_POOL_IN,
+      [LT_POOL_JUDGING] = LT_STATS_POOL_JUDGING,     [LT_POOL_ORGANIC] = LT_STATS_POOL_ORGANIC,
+      [LT_POOL_GRADUATED] = LT_STATS_POOL_GRADUATED, [LT_POOL_EXPIRED] = LT_STATS_POOL_EXPIRED};
+  out->status = to_stats[pi.status];
+  out->reached = pi.reached;
   return LT_OK;
 }
 

@@ -1,8 +1,10 @@
 /*
  * metrics.c — GET /metrics in the Prometheus text format: the server's own
  * per-route request counts and latency histograms, events ingested, the
- * log's size, state sizes, resident memory, and the feed engine's lines
- * (model version, training runs).
+ * log's size, state sizes, resident memory, the feed engine's lines
+ * (model version, training runs, policies) and, with an ads engine, the
+ * ad serving counters (pages, auctions, ads served, why slots stayed
+ * organic, billed events, today's spend).
  */
 #include "http/http_int.h"
 
@@ -16,6 +18,52 @@
 static const char *const bounds_txt[LT__LAT_BUCKETS] = {"0.0001", "0.00025", "0.0005", "0.001",
                                                         "0.0025", "0.005",   "0.01",   "0.025",
                                                         "0.05",   "0.1",     "0.5",    "1"};
+
+/* The ad serving lines (ads/ads.h lt_ads_metrics, lt_ads_campaign_serving). */
+static void ads_metrics(lt_buf_t *o, lt_ads_t *a) {
+  lt_ads_metrics_t m;
+  lt_ads_metrics(a, &m);
+  int64_t spent = 0, reserved = 0;
+  uint32_t nc = lt_ads_campaign_count(a);
+  for (uint32_t c = 0; c < nc; c++) {
+    lt_ads_serving_t sv;
+    if (lt_ads_campaign_serving(a, c, &sv)) continue;
+    spent += sv.spent_ucents;
+    reserved += sv.reserved_ucents;
+  }
+  lt_buf_printf(
+      o,
+      "# HELP laotie_ads_pages_total Feed pages offered to the ads engine.\n"
+      "# TYPE laotie_ads_pages_total counter\nlaotie_ads_pages_total %" PRIu64 "\n"
+      "# HELP laotie_ads_auctions_total Ad slots auctioned.\n"
+      "# TYPE laotie_ads_auctions_total counter\nlaotie_ads_auctions_total %" PRIu64 "\n"
+      "# HELP laotie_ads_served_total Ad slots filled (ads put in feed pages).\n"
+      "# TYPE laotie_ads_served_total counter\nlaotie_ads_served_total %" PRIu64 "\n"
+      "# HELP laotie_ads_unfilled_total Ad slots left organic, by why.\n"
+      "# TYPE laotie_ads_unfilled_total counter\n"
+      "laotie_ads_unfilled_total{why=\"no_bid\"} %" PRIu64 "\n"
+      "laotie_ads_unfilled_total{why=\"below_floor\"} %" PRIu64 "\n"
+      "# HELP laotie_ads_bids_skipped_total Campaigns that sat out an auction, by why.\n"
+      "# TYPE laotie_ads_bids_skipped_total counter\n"
+      "laotie_ads_bids_skipped_total{why=\"budget\"} %" PRIu64 "\n"
+      "laotie_ads_bids_skipped_total{why=\"frequency_cap\"} %" PRIu64 "\n"
+      "laotie_ads_bids_skipped_total{why=\"pacing\"} %" PRIu64 "\n"
+      "# HELP laotie_ads_billable_events_total Billable ad events applied, billed > 0 or not.\n"
+      "# TYPE laotie_ads_billable_events_total counter\n"
+      "laotie_ads_billable_events_total{result=\"billed\"} %" PRIu64 "\n"
+      "laotie_ads_billable_events_total{result=\"unbilled\"} %" PRIu64 "\n"
+      "# TYPE laotie_ads_records_skipped_total counter\nlaotie_ads_records_skipped_total %" PRIu64
+      "\n"
+      "# TYPE laotie_ads_served_table_entries gauge\nlaotie_ads_served_table_entries %" PRIu64 "\n"
+      "# TYPE laotie_ads_campaigns gauge\nlaotie_ads_campaigns %u\n"
+      "# HELP laotie_ads_spend_today_ucents Ad spend billed today (local day), micro-cents.\n"
+      "# TYPE laotie_ads_spend_today_ucents gauge\nlaotie_ads_spend_today_ucents %" PRId64 "\n"
+      "# HELP laotie_ads_reserved_ucents Budget reserved by served, not yet billed ads.\n"
+      "# TYPE laotie_ads_reserved_ucents gauge\nlaotie_ads_reserved_ucents %" PRId64 "\n",
+      m.fills, m.slots_offered, m.ads_served, m.no_bid, m.below_floor, m.budget_rejects,
+      m.freq_rejects, m.throttled, m.billed_events, m.unbilled_events, m.records_skipped,
+      m.served_entries, nc, spent, reserved);
+}
 
 static uint64_t rss_bytes(void) {
   FILE *f = fopen("/proc/self/statm", "r");
@@ -118,4 +166,5 @@ void lt__metrics(lt__req_t *r) {
     lt_buf_put(o, text, len);
     free(text);
   }
+  if (s->opts.ads) ads_metrics(o, s->opts.ads);
 }

@@ -413,6 +413,35 @@ static void h_similar(lt__req_t *r) {
 
 /* ---- feed ----------------------------------------------------------- */
 
+/* What the policies did to a feed entry (docs/policies.md, "In the feed"):
+ * its labels, its exploration draw and logged propensity, its pool stage,
+ * and the names of every policy that touched it. */
+static void feed_policies_json(lt_buf_t *o, const lt_feed_entry_t *e) {
+  lt_buf_printf(o, ", \"aigc\": %s, \"live\": %s, \"propensity\": %.4f, \"explore\": ",
+                e->flags & LT_FEED_F_AIGC ? "true" : "false",
+                e->flags & LT_FEED_F_LIVE ? "true" : "false", e->propensity);
+  if (e->explore)
+    lt_buf_printf(o, "{\"rank\": %u, \"of\": %u, \"code\": %u}", e->explore & 15u,
+                  (unsigned)e->explore >> 4, (unsigned)e->explore);
+  else
+    lt_buf_put(o, "null", 4);
+  if (e->flags & LT_FEED_F_POOL)
+    lt_buf_printf(o, ", \"pool\": %d", e->pool);
+  else
+    lt_buf_put(o, ", \"pool\": null", 14);
+  static const struct {
+    uint16_t flag;
+    const char *name;
+  } pol[] = {{LT_FEED_F_EXPLORE, "explore"}, {LT_FEED_F_POOL, "pool"},
+             {LT_FEED_F_AIGC, "aigc"},       {LT_FEED_F_LIVE, "live"},
+             {LT_FEED_F_FAIR, "fairness"},   {LT_FEED_F_NEGATIVE, "negative"}};
+  lt_buf_put(o, ", \"policies\": [", 15);
+  int k = 0;
+  for (size_t j = 0; j < sizeof pol / sizeof *pol; j++)
+    if (e->flags & pol[j].flag) lt_buf_printf(o, "%s\"%s\"", k++ ? ", " : "", pol[j].name);
+  lt_buf_u8(o, ']');
+}
+
 static void h_feed(lt__req_t *r) {
   const char *user = lt__arg(r, "user");
   uint32_t n;
@@ -450,11 +479,16 @@ static void h_feed(lt__req_t *r) {
     const lt_item_meta_t *m = lt_state_item(st, e->item);
     lt_buf_put(o, i ? ", {\"id\": " : "{\"id\": ", i ? 9 : 7);
     lt__json_cstr(o, lt_state_name(st, LT_NS_ITEM, e->item));
-    lt_buf_printf(o,
-                  ", \"kind\": \"%s\", \"score\": %.4f, \"source\": \"%s\", \"ad\": %s, "
-                  "\"aigc\": %s, \"propensity\": %.4f, \"position\": %u, \"reason\": ",
+    lt_buf_printf(o, ", \"kind\": \"%s\", \"score\": %.4f, \"source\": \"%s\", \"ad\": %s",
                   lt_item_kind_name(m ? m->kind : 0), e->score, lt_feed_source_name(e->source),
-                  e->ad ? "true" : "false", m && m->aigc ? "true" : "false", e->propensity, i);
+                  e->ad ? "true" : "false");
+    if (e->ad) {
+      const char *camp = lt_ads_campaign_name(lt_feed_ads(r->srv->feed), e->campaign);
+      lt_buf_put(o, ", \"campaign\": ", 14);
+      lt__json_cstr(o, camp ? camp : "");
+    }
+    feed_policies_json(o, e);
+    lt_buf_printf(o, ", \"position\": %u, \"reason\": ", i);
     lt__json_cstr(o, e->reason);
     lt_buf_u8(o, '}');
   }

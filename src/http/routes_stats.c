@@ -191,7 +191,7 @@ void lt__h_stats_item(lt__req_t *r) {
   if (!lt__param_ok(r, 0)) return;
   lt_stats_item_t it;
   if (lt_state_find(state_of(r), LT_NS_ITEM, r->params[0].p, r->params[0].n, &iid) ||
-      lt_stats_item(state_of(r), iid, &it)) {
+      lt_stats_item(state_of(r), stats_of(r), iid, &it)) {
     lt__error(r, 404, "not_found", "no such item");
     return;
   }
@@ -218,7 +218,7 @@ void lt__h_stats_top(lt__req_t *r) {
     return;
   }
   size_t nc = lt_stats_top_creators(stats_of(r), from, to, by, cr, n);
-  size_t ni = lt_stats_top_items(state_of(r), by, it, n);
+  size_t ni = lt_stats_top_items(state_of(r), stats_of(r), by, it, n);
   int rc = lt_stats_top_write(cr, nc, it, ni, from, to, by, R(r));
   free(cr);
   free(it);
@@ -573,18 +573,19 @@ static void wt_section(lt__req_t *r, dash_t *d) {
 }
 
 static void top_tables(lt_buf_t *b, dash_t *d) {
-  PUT(b, "<div class=\"cols\"><div><h2>Top creators <small>(impressions in the range)</small>"
-         "</h2><table id=\"top-creators\"><tr><th>creator</th><th>impressions</th><th>share</th>"
-         "<th>watch h</th><th>followers</th><th>items by pool (initial/1/2/3/top)</th></tr>\n");
+  PUT(b,
+      "<div class=\"cols\"><div><h2>Top creators <small>(impressions in the range)</small>"
+      "</h2><table id=\"top-creators\"><tr><th>creator</th><th>impressions</th><th>share</th>"
+      "<th>watch h</th><th>followers</th><th>items by pool (initial/1/2/3/top/none)</th></tr>\n");
   for (size_t i = 0; i < d->ntc; i++) {
     const lt_stats_creator_t *c = &d->tc[i];
     PUT(b, "<tr><td>");
     esc(b, c->name);
     lt_buf_printf(b,
                   "</td><td>%" PRIu64 "</td><td>%.1f%%</td><td>%.2f</td><td>%" PRIu64
-                  "</td><td>%u/%u/%u/%u/%u</td></tr>\n",
+                  "</td><td>%u/%u/%u/%u/%u/%u</td></tr>\n",
                   c->impressions, 100 * c->exposure_share, c->watch_ms / 3600000.0, c->followers,
-                  c->pool[0], c->pool[1], c->pool[2], c->pool[3], c->pool[4]);
+                  c->pool[0], c->pool[1], c->pool[2], c->pool[3], c->pool[4], c->pool[5]);
   }
   lt_buf_printf(b, "</table></div><div><h2>Top items <small>(lifetime impressions)</small></h2>"
                    "<table id=\"top-items\"><tr><th>item</th><th>creator</th><th>impressions</th>"
@@ -652,7 +653,7 @@ void lt__h_dashboard(lt__req_t *r) {
   if (s)
     d->ntc =
         lt_stats_top_creators(s, d->pj.from, d->pj.to, LT_STATS_BY_IMPRESSIONS, d->tc, DASH_TOP);
-  d->nti = lt_stats_top_items(st, LT_STATS_BY_IMPRESSIONS, d->ti, DASH_TOP);
+  d->nti = lt_stats_top_items(st, s, LT_STATS_BY_IMPRESSIONS, d->ti, DASH_TOP);
 
   lt_buf_t *b = R(r);
   char f[11], t[11], buf[32], tbuf[20];

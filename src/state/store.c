@@ -6,6 +6,17 @@
  * closed and reopened, which replays the log and so rebuilds a state that
  * matches exactly what is durable) -> CLOSED.
  *
+ * Writes are a pipeline of two stages, each under a lock of its own:
+ *   1. under wlock: check, encode, append to the log, apply to the state;
+ *   2. under olock: the observer (the derived views: feed, stats, ads).
+ * A writer takes olock before it releases wlock, so observers see batches
+ * in log order, one at a time, while the next batch goes through stage 1
+ * (two cores ingest at once). Accepted records alternate between two
+ * buffers: batch k's are read by its observer while batch k+1 fills the
+ * other, and batch k+2 can only start filling k's buffer once k+1 holds
+ * olock, i.e. once k's observer is done. Higher-layer records (ext) and
+ * lt_store_locked take both locks, so they see no batch half observed.
+ *
  * Snapshot files are named snapshot-<16 hex digits of the log offset they
  * cover>.snap. Open tries them newest first; one that fails its checksum,
  * names an offset beyond the log's end or was written with other options
@@ -36,14 +47,16 @@ struct lt_store {
   lt_log_t *log;
   lt_state_t *st;
   lt_store_opts_t opts;
-  pthread_mutex_t wlock;
+  pthread_mutex_t wlock; /* stage 1: check, encode, append, apply */
+  pthread_mutex_t olock; /* stage 2: the observer (taken before wlock is let go) */
   lt_buf_t enc;     /* encoded batch (under wlock) */
   const void **recp; /* record pointers into enc */
   uint32_t *lens;
   size_t rcap;
   lt_u64map_t batch_ids; /* ids seen in the current batch */
-  lt_record_t *acc;       /* accepted records of the current batch, in log order */
-  size_t acap;
+  lt_record_t *acc[2];   /* accepted records of a batch, in log order: batches alternate */
+  size_t acap[2];
+  unsigned accx; /* the buffer the next batch fills (under wlock) */
   lt_store_observer_fn observer;
   void *observer_ctx;
   uint64_t dirty;        /* records since the last snapshot */
@@ -170,6 +183,7 @@ int lt_store_open(const char *dir, const lt_store_opts_t *opts, lt_store_t **out
   if (opts) s->opts = *opts;
   else lt_store_opts_default(&s->opts);
   pthread_mutex_init(&s->wlock, NULL);
+  pthread_mutex_init(&s->olock, NULL);
   lt_buf_init(&s->enc);
   lt_u64map_init(&s->batch_ids);
   if (!(s->dir = strdup(dir)) || !(ldir = path_join(dir, "log")) ||
@@ -232,19 +246,22 @@ int lt_store_close(lt_store_t *s, int write_snapshot) {
   lt_u64map_clear(&s->batch_ids);
   free(s->recp);
   free(s->lens);
-  free(s->acc);
+  free(s->acc[0]);
+  free(s->acc[1]);
   free(s->dir);
   pthread_mutex_destroy(&s->wlock);
+  pthread_mutex_destroy(&s->olock);
   free(s);
   return rc;
 }
 
 static int reserve_ptrs(lt_store_t *s, size_t n) {
-  if (n > s->acap) {
-    lt_record_t *a = realloc(s->acc, n * sizeof *a);
+  unsigned x = s->accx;
+  if (n > s->acap[x]) {
+    lt_record_t *a = realloc(s->acc[x], n * sizeof *a);
     if (!a) return LT_ENOMEM;
-    s->acc = a;
-    s->acap = n;
+    s->acc[x] = a;
+    s->acap[x] = n;
   }
   if (n <= s->rcap) return LT_OK;
   const void **rp = realloc(s->recp, n * sizeof *rp);
@@ -342,7 +359,7 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     }
     size_t before = s->enc.len;
     if ((rc = lt_record_encode(&recs[i], &s->enc))) goto out;
-    s->acc[m] = recs[i];
+    s->acc[s->accx][m] = recs[i];
     s->lens[m++] = (uint32_t)(s->enc.len - before);
   }
   if (atomic && r.rejected) {
@@ -351,10 +368,14 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     goto out;
   }
   uint64_t end = 0;
-  if ((rc = append_and_apply(s, m, s->acc, &end))) goto out;
+  lt_record_t *acc = s->acc[s->accx];
+  if ((rc = append_and_apply(s, m, acc, &end))) goto out;
   r.accepted = (uint32_t)m;
-  if (s->observer && m) s->observer(s->observer_ctx, s->acc, m);
+  s->accx ^= 1;
+  pthread_mutex_lock(&s->olock); /* stage 2, in log order (design note) */
   pthread_mutex_unlock(&s->wlock);
+  if (s->observer && m) s->observer(s->observer_ctx, acc, m);
+  pthread_mutex_unlock(&s->olock);
   /* durability outside the lock: writers that queued meanwhile share the fsync */
   if ((rc = wait_durable(s, end))) r.accepted = 0;
   if (res) *res = r;
@@ -370,6 +391,7 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
     return LT_EINVAL;
   uint64_t end = 0;
   pthread_mutex_lock(&s->wlock);
+  pthread_mutex_lock(&s->olock); /* the ext callback after every earlier batch's observer */
   int rc = s->failed ? LT_EREADONLY : reserve_ptrs(s, 1);
   if (!rc) {
     lt_buf_reset(&s->enc);
@@ -377,6 +399,7 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
     s->lens[0] = (uint32_t)len;
     rc = s->enc.err ? s->enc.err : append_and_apply(s, 1, NULL, &end);
   }
+  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
   if (!rc) rc = wait_durable(s, end);
   return rc;
@@ -452,8 +475,10 @@ int lt_store_snapshot(lt_store_t *s) {
 
 void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx) {
   pthread_mutex_lock(&s->wlock);
+  pthread_mutex_lock(&s->olock);
   s->observer = fn;
   s->observer_ctx = ctx;
+  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
 }
 
@@ -464,6 +489,185 @@ uint64_t lt_store_dirty(const lt_store_t *s) { return s->dirty; }
 
 void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx) {
   pthread_mutex_lock(&s->wlock);
+  pthread_mutex_lock(&s->olock); /* no batch applied but not yet observed */
   fn(ctx, s->st);
+  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
+}
+
+/* ---- lt_store_scan ---------------------------------------------------- */
+
+/* Reading and decoding the log costs about what the consumers of a
+ * start-up pass cost, so the scan runs them on two threads: a reader
+ * thread reads, checks and decodes into one of two buffers while the
+ * calling thread hands the other to fn. Buffers are filled and consumed
+ * strictly in turn (0, 1, 0, ...), so the log order holds; a higher-layer
+ * record travels alone in a buffer, between the batches around it. A
+ * reader's record is valid only until its next call, so payloads are
+ * copied into the buffer's arena and decoded from the copy. */
+#define SCAN_BATCH 2048       /* records per call of fn */
+#define SCAN_ARENA (1u << 20) /* bytes of payload copies per batch */
+
+typedef struct scan_buf {
+  lt_record_t *recs;
+  size_t n;
+  unsigned char *arena;
+  size_t acap, used;
+  int is_ext; /* holds one higher-layer record: arena[0..used), at lsn */
+  uint64_t lsn;
+  int full; /* filled by the reader, not consumed yet (under mu) */
+} scan_buf_t;
+
+typedef struct scan_job {
+  lt_store_t *s;
+  lt_store_observer_fn fn;
+  lt_store_ext_fn ext;
+  void *ctx;
+  lt_log_reader_t *rd;
+  scan_buf_t buf[2];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done; /* the reader has published its last buffer (under mu) */
+  uint64_t end;
+  int rc;
+} scan_job_t;
+
+/* Waits until buf is free (consumed), under mu. */
+static void scan_wait_free(scan_job_t *j, scan_buf_t *b) {
+  pthread_mutex_lock(&j->mu);
+  while (b->full)
+    pthread_cond_wait(&j->cv, &j->mu);
+  pthread_mutex_unlock(&j->mu);
+  b->n = b->used = 0;
+  b->is_ext = 0;
+}
+
+static void scan_publish(scan_job_t *j, scan_buf_t *b) {
+  pthread_mutex_lock(&j->mu);
+  b->full = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Makes room for len bytes in an empty buffer's arena. */
+static int scan_room(scan_buf_t *b, size_t len) {
+  if (b->acap >= len) return LT_OK;
+  unsigned char *a = realloc(b->arena, len);
+  if (!a) return LT_ENOMEM;
+  b->arena = a;
+  b->acap = len;
+  return LT_OK;
+}
+
+static void *scan_reader(void *arg) {
+  scan_job_t *j = arg;
+  int k = 0, rc;
+  scan_buf_t *b = &j->buf[0];
+  scan_wait_free(j, b);
+  const void *p;
+  uint32_t len;
+  uint64_t off;
+  while ((rc = lt_log_reader_next(j->rd, &p, &len, &off)) == 1) {
+    j->end = off + 8 + len; /* frame: u32 length + u32 checksum + payload (log.c) */
+    int is_ext = ((const unsigned char *)p)[0] >= LT_REC_EXT_BASE;
+    if (b->n && (is_ext || b->n == SCAN_BATCH || b->acap - b->used < len)) {
+      scan_publish(j, b); /* the batch so far, then a fresh buffer */
+      b = &j->buf[k ^= 1];
+      scan_wait_free(j, b);
+    }
+    if ((rc = scan_room(b, b->used + len))) break;
+    memcpy(b->arena + b->used, p, len);
+    if (is_ext) {
+      b->is_ext = 1;
+      b->used = len;
+      b->lsn = off;
+      scan_publish(j, b);
+      b = &j->buf[k ^= 1];
+      scan_wait_free(j, b);
+      continue;
+    }
+    if ((rc = lt_record_decode(b->arena + b->used, len, &b->recs[b->n]))) break;
+    b->used += len;
+    b->n++;
+  }
+  if (rc >= 0 && b->n) scan_publish(j, b);
+  pthread_mutex_lock(&j->mu);
+  j->rc = rc < 0 ? rc : LT_OK;
+  j->done = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+/* The consumer side; runs as lt_store_locked (no write in progress). */
+static void scan_locked(void *ctx, lt_state_t *st) {
+  (void)st;
+  scan_job_t *j = ctx;
+  lt_store_t *s = j->s;
+  char *ldir = path_join(s->dir, "log");
+  int rc = LT_ENOMEM, ok = ldir != NULL;
+  for (int k = 0; k < 2; k++) {
+    j->buf[k].recs = malloc(SCAN_BATCH * sizeof *j->buf[k].recs);
+    j->buf[k].arena = malloc(SCAN_ARENA);
+    j->buf[k].acap = SCAN_ARENA;
+    ok = ok && j->buf[k].recs && j->buf[k].arena;
+  }
+  if (!ok) goto out;
+  /* records queued on the log are invisible to a reader: write them out
+   * (nothing new comes under the lock; a failure shows below as a short
+   * read, as on a store that refuses writes) */
+  lt_log_sync(s->log);
+  if ((rc = lt_log_reader_open(ldir, 0, &j->rd))) goto out;
+  pthread_t th;
+  if (pthread_create(&th, NULL, scan_reader, j)) {
+    rc = LT_ENOMEM;
+    goto out;
+  }
+  for (int k = 0;; k ^= 1) {
+    scan_buf_t *b = &j->buf[k];
+    pthread_mutex_lock(&j->mu);
+    while (!b->full && !j->done)
+      pthread_cond_wait(&j->cv, &j->mu);
+    int full = b->full;
+    pthread_mutex_unlock(&j->mu);
+    if (!full) break; /* done, and every buffer published was consumed */
+    if (!b->is_ext)
+      j->fn(j->ctx, b->recs, b->n);
+    else if (j->ext)
+      j->ext(j->ctx, b->arena, b->used, b->lsn);
+    pthread_mutex_lock(&j->mu);
+    b->full = 0;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+  }
+  pthread_join(th, NULL);
+  rc = j->rc;
+  /* everything the state has applied must have been read */
+  if (!rc && j->end < lt_log_end(s->log)) rc = LT_EIO;
+out:
+  j->rc = rc;
+  lt_log_reader_close(j->rd);
+  free(ldir);
+  for (int k = 0; k < 2; k++) {
+    free(j->buf[k].arena);
+    free(j->buf[k].recs);
+  }
+}
+
+int lt_store_scan(lt_store_t *s, lt_store_observer_fn fn, lt_store_ext_fn ext, void *ctx,
+                  uint64_t *end) {
+  if (!s || !fn) return LT_EINVAL;
+  scan_job_t j;
+  memset(&j, 0, sizeof j);
+  j.s = s;
+  j.fn = fn;
+  j.ext = ext;
+  j.ctx = ctx;
+  pthread_mutex_init(&j.mu, NULL);
+  pthread_cond_init(&j.cv, NULL);
+  lt_store_locked(s, scan_locked, &j);
+  pthread_mutex_destroy(&j.mu);
+  pthread_cond_destroy(&j.cv);
+  if (end) *end = j.end;
+  return j.rc;
 }

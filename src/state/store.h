@@ -70,9 +70,13 @@ typedef struct lt_write_result {
 int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic, int *status,
                    const char **why, lt_write_result_t *res);
 
-/* Called under the writer lock after each successful lt_store_write with
- * the records that were appended and applied (duplicates and invalid ones
- * left out), in log order; not called on replay. Set before writes start. */
+/* Called after each successful lt_store_write with the records that were
+ * appended and applied (duplicates and invalid ones left out): in log
+ * order, never two calls at once, before that write returns; not called
+ * on replay. The next batch may be applied to the state meanwhile (the
+ * observer is the second stage of a pipeline: store.c), so an observer
+ * must read the state as any lock-free reader does. Set before writes
+ * start. */
 typedef void (*lt_store_observer_fn)(void *ctx, const lt_record_t *recs, size_t n);
 void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx);
 
@@ -94,8 +98,25 @@ const char *lt_store_dir(const lt_store_t *s);
 /* Records written since the last snapshot. */
 uint64_t lt_store_dirty(const lt_store_t *s);
 
-/* Runs fn under the writer lock (for consistent reads of many fields, e.g.
- * a report that must not interleave with writes). */
+/* Runs fn with no write in progress: no batch being applied, none applied
+ * but not yet observed (for consistent reads of many fields, e.g. a report
+ * that must not interleave with writes, or a scan handing over to the
+ * observer). */
 void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx);
+
+/* Hands every record of the log, from its start to its end, to the layers
+ * that derive something from it (analytics, ads books, feed policies):
+ * core records to fn, decoded, in log order, in batches (as the observer
+ * gets them); higher-layer records (kind >= LT_REC_EXT_BASE) to ext (may
+ * be NULL) with their offset, in their place in that order. One read and
+ * one decode of each record, however many consumers fn and ext chain.
+ * Runs as lt_store_locked (no write in progress), after writing out what
+ * the log holds queued, so no write interleaves and every record the
+ * state has applied is seen: an observer registered right after takes
+ * over at the next record (fn and ext must not write to the store). *end (may be NULL) gets the offset after the last record.
+ * Returns 0, the reader's error (LT_ECORRUPT, LT_EIO, ...), a decode
+ * error, or LT_EIO when the files end before what the state applied. */
+int lt_store_scan(lt_store_t *s, lt_store_observer_fn fn, lt_store_ext_fn ext, void *ctx,
+                  uint64_t *end);
 
 #endif

@@ -270,6 +270,12 @@ static void creator_json(lt_buf_t *b, const lt_stats_creator_t *c) {
                 c->followers, c->items, c->impressions, c->plays, c->watch_ms,
                 (double)c->watch_ms / 3600000.0, c->exposure_share);
   pools_json(b, c->pool);
+  if (c->has_outcomes) { /* the feed's pools: where each item stands now */
+    lt_buf_printf(b, ", \"traffic_pool_status\": {");
+    for (int k = 0; k < LT_STATS_POOL_STATUSES; k++)
+      lt_buf_printf(b, "%s\"%s\": %u", k ? ", " : "", lt_stats_pool_status_name(k), c->outcome[k]);
+    lt_buf_u8(b, '}');
+  }
   lt_buf_u8(b, '}');
 }
 
@@ -293,11 +299,15 @@ static void item_json(lt_buf_t *b, const lt_stats_item_t *it) {
                 ", \"plays\": %" PRIu64 ", \"watch_ms\": %" PRIu64 ", \"completions\": %" PRIu64
                 ", \"completion_rate\": %.4f, \"likes\": %" PRIu64
                 ", \"likes_per_1k_impressions\": %.2f, \"shares\": %" PRIu64
-                ", \"comments\": %" PRIu64 ", \"follows\": %" PRIu64 ", \"traffic_pool\": \"%s\"}",
+                ", \"comments\": %" PRIu64 ", \"follows\": %" PRIu64 ", \"traffic_pool\": \"%s\"",
                 lt_item_kind_name(it->kind), it->aigc ? "true" : "false",
                 it->deleted ? "true" : "false", it->c.impressions, it->c.plays, it->c.watch_ms,
                 it->c.completions, it->completion_rate, it->c.likes, it->like_rate, it->c.shares,
                 it->c.comments, it->c.follows, lt_stats_pool_name(it->stage));
+  if (it->pool_status >= 0)
+    lt_buf_printf(b, ", \"traffic_pool_status\": \"%s\"",
+                  lt_stats_pool_status_name(it->pool_status));
+  lt_buf_u8(b, '}');
 }
 
 int lt_stats_item_write(const lt_stats_item_t *it, lt_buf_t *b) {

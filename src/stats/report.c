@@ -20,8 +20,14 @@
  * any event that day. The threshold is compared in whole milliseconds:
  * met <=> watch_ms >= round(min_minutes * 60000).
  *
+ * Items (lt_stats_item, lt_stats_top_items): counters from the state;
+ * the traffic-pool stage from the feed's pools when the stats were given
+ * them (lt_stats_set_pool_fn: the stage the feed really put the item in),
+ * else from the threshold rule on lifetime impressions (stats.h).
+ *
  * Everything here is a function of the state, which is a function of the
- * log: the same after a restart.
+ * log: the same after a restart (pool stages from the feed are too: the
+ * feed rebuilds its pools from the log at start).
  */
 #include "stats/stats.h"
 
@@ -286,21 +292,28 @@ void lt_stats_wt_free(lt_stats_wt_t *r) {
 
 /* ---- items ---------------------------------------------------------- */
 
-const uint64_t lt_stats_pool_min[LT_STATS_POOLS] = {0, 300, 3000, 30000, 300000};
+const uint64_t lt_stats_pool_min[LT_STATS_POOLS - 1] = {0, 300, 3000, 30000, 300000};
 
 int lt_stats_pool_stage(uint64_t impressions) {
   int s = 0;
-  while (s + 1 < LT_STATS_POOLS && impressions >= lt_stats_pool_min[s + 1])
+  while (s + 1 <= LT_STATS_STAGE_TOP && impressions >= lt_stats_pool_min[s + 1])
     s++;
   return s;
 }
 
 const char *lt_stats_pool_name(int stage) {
-  static const char *const names[LT_STATS_POOLS] = {"initial", "pool1", "pool2", "pool3", "top"};
+  static const char *const names[LT_STATS_POOLS] = {"initial", "pool1", "pool2",
+                                                    "pool3",   "top",   "none"};
   return stage >= 0 && stage < LT_STATS_POOLS ? names[stage] : "?";
 }
 
-int lt_stats_item(lt_state_t *st, uint32_t item, lt_stats_item_t *out) {
+const char *lt_stats_pool_status_name(int status) {
+  static const char *const names[LT_STATS_POOL_STATUSES] = {"pool",      "judging", "organic",
+                                                            "graduated", "expired", "none"};
+  return status >= 0 && status < LT_STATS_POOL_STATUSES ? names[status] : "?";
+}
+
+int lt_stats_item(lt_state_t *st, const lt_stats_t *s, uint32_t item, lt_stats_item_t *out) {
   memset(out, 0, sizeof *out);
   const lt_item_meta_t *m = lt_state_item(st, item);
   const lt_item_counters_t *c = lt_state_item_counters(st, item);
@@ -315,7 +328,7 @@ int lt_stats_item(lt_state_t *st, uint32_t item, lt_stats_item_t *out) {
   out->completion_rate = ratio(out->c.completions, out->c.plays);
   out->like_rate =
       out->c.impressions ? 1000.0 * (double)out->c.likes / (double)out->c.impressions : 0;
-  out->stage = lt_stats_pool_stage(out->c.impressions);
+  out->stage = lt_stats_stage_of(s, st, item, &out->pool_status);
   return LT_OK;
 }
 
@@ -351,7 +364,8 @@ static int better(const top_ent_t *a, const top_ent_t *b) {
   return a->key != b->key ? a->key > b->key : a->item < b->item;
 }
 
-size_t lt_stats_top_items(lt_state_t *st, int by, lt_stats_item_t *out, size_t n) {
+size_t lt_stats_top_items(lt_state_t *st, const lt_stats_t *s, int by, lt_stats_item_t *out,
+                          size_t n) {
   if (n > LT_STATS_TOP_MAX) n = LT_STATS_TOP_MAX;
   top_ent_t top[LT_STATS_TOP_MAX];
   size_t k = 0;
@@ -372,6 +386,6 @@ size_t lt_stats_top_items(lt_state_t *st, int by, lt_stats_item_t *out, size_t n
     top[j] = e;
   }
   for (size_t i = 0; i < k; i++)
-    lt_stats_item(st, top[i].item, &out[i]);
+    lt_stats_item(st, s, top[i].item, &out[i]);
   return k;
 }

@@ -43,7 +43,6 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/hash.h"
-#include "log/log.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -89,6 +88,8 @@ struct lt_stats {
   lt_u64map_t cidx;
   uint64_t records, skipped, out_of_range;
   int degraded;
+  lt_stats_pool_fn pool_fn; /* the feed's pools (lt_stats_set_pool_fn), or NULL */
+  void *pool_ctx;
 };
 
 int lt_stats_new(lt_state_t *st, lt_stats_t **out) {
@@ -326,39 +327,11 @@ void lt_stats_observe(void *ctx, const lt_record_t *recs, size_t n) {
   pthread_rwlock_unlock(&s->lock);
 }
 
-int lt_stats_replay(lt_stats_t *s, const char *log_dir, uint64_t from, uint64_t *end) {
-  lt_log_reader_t *rd = NULL;
-  int rc = lt_log_reader_open(log_dir, from, &rd);
-  if (rc) return rc;
-  const void *p;
-  uint32_t len;
-  uint64_t off, last = from;
-  pthread_rwlock_wrlock(&s->lock);
-  while ((rc = lt_log_reader_next(rd, &p, &len, &off)) == 1) {
-    lt_record_t r;
-    last = off + 8 + len; /* frame: u32 length + u32 checksum + payload */
-    int drc = lt_record_decode(p, len, &r);
-    if (drc == LT_EVERSION) continue; /* a higher layer's record */
-    if (drc) {
-      rc = drc;
-      break;
-    }
-    apply_locked(s, &r);
-  }
-  pthread_rwlock_unlock(&s->lock);
-  lt_log_reader_close(rd);
-  if (end) *end = last;
-  return rc < 0 ? rc : LT_OK;
-}
-
 int lt_stats_open(lt_store_t *store, lt_stats_t **out) {
   lt_stats_t *s = NULL;
-  char path[4096];
-  int n = snprintf(path, sizeof path, "%s/log", lt_store_dir(store));
-  if (n < 0 || (size_t)n >= sizeof path) return LT_EINVAL;
   int rc = lt_stats_new(lt_store_state(store), &s);
-  if (rc) return rc;
-  if ((rc = lt_stats_replay(s, path, 0, NULL))) {
+  if (!rc) rc = lt_store_scan(store, lt_stats_observe, NULL, s, NULL);
+  if (rc) {
     lt_stats_free(s);
     return rc;
   }
@@ -525,31 +498,57 @@ void lt_stats_eco_free(lt_stats_eco_t *e) {
   e->ndays = 0;
 }
 
-/* Counts a creator's items per traffic-pool stage (state). */
-static void creator_pools(lt_state_t *st, uint32_t cid, uint32_t pool[LT_STATS_POOLS]) {
-  memset(pool, 0, LT_STATS_POOLS * sizeof *pool);
-  size_t n = lt_state_creator_items(st, cid, NULL, 0);
+void lt_stats_set_pool_fn(lt_stats_t *s, lt_stats_pool_fn fn, void *ctx) {
+  s->pool_fn = fn;
+  s->pool_ctx = ctx;
+}
+
+int lt_stats_stage_of(const lt_stats_t *s, lt_state_t *st, uint32_t item, int *status) {
+  lt_stats_pool_view_t v;
+  if (status) *status = -1;
+  if (s && s->pool_fn && s->pool_fn(s->pool_ctx, item, &v) == 0 && v.status >= 0 &&
+      v.status < LT_STATS_POOL_STATUSES) {
+    if (status) *status = v.status;
+    if (v.status == LT_STATS_POOL_NEVER || v.reached < 0) return LT_STATS_STAGE_NONE;
+    if (v.status == LT_STATS_POOL_GRADUATED) return LT_STATS_STAGE_TOP;
+    return v.reached < LT_STATS_STAGE_TOP - 1 ? v.reached : LT_STATS_STAGE_TOP - 1;
+  }
+  const lt_item_counters_t *c = lt_state_item_counters(st, item);
+  return lt_stats_pool_stage(c ? c->impressions : 0);
+}
+
+/* Counts a creator's items per traffic-pool stage and, with the feed's
+ * pools, per pool status (state). */
+static void creator_pools(const lt_stats_t *s, lt_stats_creator_t *cr) {
+  lt_state_t *st = s->st;
+  memset(cr->pool, 0, sizeof cr->pool);
+  memset(cr->outcome, 0, sizeof cr->outcome);
+  cr->has_outcomes = s->pool_fn != NULL;
+  size_t n = lt_state_creator_items(st, cr->creator, NULL, 0);
   if (!n) return;
   uint32_t *ids = malloc(n * sizeof *ids);
   if (!ids) return;
-  size_t got = lt_state_creator_items(st, cid, ids, n);
+  size_t got = lt_state_creator_items(st, cr->creator, ids, n);
   if (got > n) got = n;
   for (size_t i = 0; i < got; i++) {
-    const lt_item_counters_t *c = lt_state_item_counters(st, ids[i]);
     const lt_item_meta_t *m = lt_state_item(st, ids[i]);
-    if (c && m && !m->deleted) pool[lt_stats_pool_stage(c->impressions)]++;
+    if (!m || m->deleted) continue;
+    int status;
+    cr->pool[lt_stats_stage_of(s, st, ids[i], &status)]++;
+    if (status >= 0) cr->outcome[status]++;
   }
   free(ids);
 }
 
-static void creator_now(lt_state_t *st, lt_stats_creator_t *c) {
+static void creator_now(const lt_stats_t *s, lt_stats_creator_t *c) {
+  lt_state_t *st = s->st;
   lt_creator_info_t ci;
   memset(&ci, 0, sizeof ci);
   lt_state_creator_info(st, c->creator, &ci);
   c->followers = ci.followers;
   c->items = ci.items;
   c->name = lt_state_name(st, LT_NS_CREATOR, c->creator);
-  creator_pools(st, c->creator, c->pool);
+  creator_pools(s, c);
 }
 
 int lt_stats_creator(lt_stats_t *s, uint32_t creator, int32_t from, int32_t to,
@@ -572,7 +571,7 @@ int lt_stats_creator(lt_stats_t *s, uint32_t creator, int32_t from, int32_t to,
   }
   pthread_rwlock_unlock(&s->lock);
   out->exposure_share = ratio(out->impressions, out->all_impressions);
-  creator_now(s->st, out);
+  creator_now(s, out);
   return LT_OK;
 }
 
@@ -641,7 +640,7 @@ size_t lt_stats_top_creators(lt_stats_t *s, int32_t from, int32_t to, int by,
       out[written] = all[i];
       out[written].all_impressions = total;
       out[written].exposure_share = ratio(all[i].impressions, total);
-      creator_now(s->st, &out[written]);
+      creator_now(s, &out[written]);
       written++;
     }
   }

@@ -12,9 +12,10 @@
  *    lt_stats_top_items need no lt_stats_t).
  *  - an lt_stats_t: what the state does not keep — impressions, plays and
  *    watch time per (day, creator), per-day AIGC and young-creator
- *    impressions. It is fed every record of the log in log order: at open
- *    by a full scan of DIR/log (lt_stats_open), then by the store's
- *    observer (lt_stats_observe) as writes become durable. It keeps its
+ *    impressions. It is fed every record of the log in log order by one
+ *    function, lt_stats_observe: at open by a scan of the whole log
+ *    (lt_store_scan), then as the store's observer as writes become
+ *    durable. It keeps its
  *    own copy of the item metadata it attributes by (creator, aigc,
  *    published_at, as of each record's place in the log), so attribution
  *    does not depend on when the state was loaded.
@@ -50,7 +51,7 @@ typedef struct lt_stats lt_stats_t;
 /* ---- building -------------------------------------------------------- */
 
 /* Creates empty stats over a state (which outlives them): feed them with
- * lt_stats_apply / lt_stats_replay. Returns 0 or LT_ENOMEM. */
+ * lt_stats_observe (or lt_stats_apply). Returns 0 or LT_ENOMEM. */
 int lt_stats_new(lt_state_t *st, lt_stats_t **out);
 /* Frees. Accepts NULL. */
 void lt_stats_free(lt_stats_t *s);
@@ -65,16 +66,13 @@ int lt_stats_apply(lt_stats_t *s, const lt_record_t *rec);
  * Applies recs[0..n) under one write lock. */
 void lt_stats_observe(void *ctx, const lt_record_t *recs, size_t n);
 
-/* Reads the log in log_dir (DIR/log) from offset `from` (0 = the start)
- * to its current end and applies every record. *end (may be NULL) gets the
- * offset after the last record read. Must not run while records are also
- * fed by lt_stats_observe (each record must be applied once). Returns 0,
- * or the reader's error (LT_ENOTFOUND, LT_ECORRUPT, LT_EIO, ...). */
-int lt_stats_replay(lt_stats_t *s, const char *log_dir, uint64_t from, uint64_t *end);
-
-/* lt_stats_new over the store's state + lt_stats_replay of the store's
- * whole log. Call it after lt_store_open and before writes start, then
- * register lt_stats_observe (chained with any other observer). */
+/* lt_stats_new over the store's state, fed the store's whole log
+ * (lt_store_scan with lt_stats_observe). Call it after lt_store_open and
+ * before writes start, then register lt_stats_observe (chained with any
+ * other observer). A caller that builds several things from the log at
+ * start (laotie serve) makes the stats with lt_stats_new instead and
+ * chains lt_stats_observe into its one lt_store_scan. Returns 0,
+ * LT_ENOMEM, or lt_store_scan's error. */
 int lt_stats_open(lt_store_t *store, lt_stats_t **out);
 
 /* Records applied so far; 1 when an allocation failed while applying (the
@@ -171,14 +169,52 @@ static inline double lt_stats_minutes(uint64_t watch_ms) {
 
 /* ---- items (state only) --------------------------------------------- */
 
-/* Traffic-pool stages: an item enters the initial pool when published and
- * is promoted to a bigger pool when its audience grows; the stage is the
- * biggest pool it has reached, by lifetime impressions: initial (< 300),
- * pool1 (>= 300), pool2 (>= 3000), pool3 (>= 30000), top (>= 300000). */
-#define LT_STATS_POOLS 5
-extern const uint64_t lt_stats_pool_min[LT_STATS_POOLS];
+/* Traffic-pool stages of the reports: the biggest pool an item has
+ * reached — initial (pool 0), pool1, pool2, pool3 (pool 3 or higher), top
+ * (graduated from the last pool) — or none (never in a pool). Two rules
+ * give it:
+ *  - the feed's pools (lt_stats_set_pool_fn; `laotie serve` sets it): the
+ *    pool the feed really put the item in and promoted it through;
+ *  - otherwise (e.g. `laotie report` offline, no feed running) a
+ *    threshold rule on lifetime impressions: initial (< 300), pool1
+ *    (>= 300), pool2 (>= 3000), pool3 (>= 30000), top (>= 300000). */
+#define LT_STATS_POOLS 6
+enum { LT_STATS_STAGE_TOP = 4, LT_STATS_STAGE_NONE = 5 };
+extern const uint64_t lt_stats_pool_min[LT_STATS_POOLS - 1];
+/* The threshold rule. */
 int lt_stats_pool_stage(uint64_t impressions);
 const char *lt_stats_pool_name(int stage);
+
+/* Where an item stands in the feed's pools (lt_feed_item_pool's status). */
+enum {
+  LT_STATS_POOL_IN = 0,    /* serving a pool's quota */
+  LT_STATS_POOL_JUDGING,   /* quota used, waiting for judgement */
+  LT_STATS_POOL_ORGANIC,   /* left after a judgement: competes organically */
+  LT_STATS_POOL_GRADUATED, /* passed the last pool */
+  LT_STATS_POOL_EXPIRED,   /* aged out or deleted while in a pool */
+  LT_STATS_POOL_NEVER,     /* never entered */
+  LT_STATS_POOL_STATUSES
+};
+/* "pool", "judging", "organic", "graduated", "expired", "none". */
+const char *lt_stats_pool_status_name(int status);
+
+typedef struct lt_stats_pool_view {
+  int status;  /* LT_STATS_POOL_* */
+  int reached; /* highest pool entered (0-based), -1 when never */
+} lt_stats_pool_view_t;
+
+/* Gives an item's real pool standing: fills *out and returns 0, or
+ * returns non-zero (then the threshold rule is used for that item). Called
+ * from query threads, concurrently with the store's writer. */
+typedef int (*lt_stats_pool_fn)(void *ctx, uint32_t item, lt_stats_pool_view_t *out);
+
+/* Makes the reports and the dashboard take traffic-pool stages from fn
+ * (NULL = back to the threshold rule). Set it before queries start. */
+void lt_stats_set_pool_fn(lt_stats_t *s, lt_stats_pool_fn fn, void *ctx);
+/* The stage of item under s's rule (s NULL or without a pool fn: the
+ * threshold rule on the state's counters). *status (may be NULL) gets the
+ * LT_STATS_POOL_* status, -1 under the threshold rule. */
+int lt_stats_stage_of(const lt_stats_t *s, lt_state_t *st, uint32_t item, int *status);
 
 typedef struct lt_stats_item {
   uint32_t item;
@@ -187,11 +223,14 @@ typedef struct lt_stats_item {
   lt_item_counters_t c;
   double completion_rate; /* completions / plays */
   double like_rate;       /* likes per 1k impressions */
-  int stage;
+  int stage;              /* traffic-pool stage (lt_stats_pool_name) */
+  int pool_status;        /* LT_STATS_POOL_*, -1 under the threshold rule */
 } lt_stats_item_t;
 
-/* Figures of one item. Returns 0 or LT_ENOTFOUND. */
-int lt_stats_item(lt_state_t *st, uint32_t item, lt_stats_item_t *out);
+/* Figures of one item. s (may be NULL) gives the pool rule: its
+ * lt_stats_set_pool_fn when set, else the threshold rule. Returns 0 or
+ * LT_ENOTFOUND. */
+int lt_stats_item(lt_state_t *st, const lt_stats_t *s, uint32_t item, lt_stats_item_t *out);
 
 typedef enum { LT_STATS_BY_IMPRESSIONS = 0, LT_STATS_BY_PLAYS, LT_STATS_BY_WATCH } lt_stats_by_t;
 /* "impressions" | "plays" | "watch" -> *by. Returns 0 or LT_EINVAL. */
@@ -199,9 +238,10 @@ int lt_stats_by_parse(const char *s, int *by);
 const char *lt_stats_by_name(int by);
 
 /* The n (<= LT_STATS_TOP_MAX) items with the most lifetime impressions,
- * plays or watch time (deleted items left out), best first, ties by id.
- * Returns how many were written. */
-size_t lt_stats_top_items(lt_state_t *st, int by, lt_stats_item_t *out, size_t n);
+ * plays or watch time (deleted items left out), best first, ties by id;
+ * s as in lt_stats_item. Returns how many were written. */
+size_t lt_stats_top_items(lt_state_t *st, const lt_stats_t *s, int by, lt_stats_item_t *out,
+                          size_t n);
 
 /* ---- creators and the ecosystem (lt_stats_t) ------------------------ */
 
@@ -213,6 +253,10 @@ typedef struct lt_stats_creator {
   uint64_t all_impressions;              /* every creator's, in the range */
   double exposure_share;                 /* impressions / all_impressions */
   uint32_t pool[LT_STATS_POOLS];         /* the creator's items per stage, now */
+  /* the creator's items per pool status now (LT_STATS_POOL_*), when the
+   * feed's pools are known (has_outcomes) */
+  uint32_t outcome[LT_STATS_POOL_STATUSES];
+  int has_outcomes;
 } lt_stats_creator_t;
 
 /* One creator's figures for [from, to]. Returns 0, LT_ENOTFOUND,

@@ -16,9 +16,11 @@ Design note
     batches from 3 threads, SIGKILL, and time the restart the same way.
     After the kill, every acknowledged event of the round must be there
     (re-POST: all duplicates).
- 3. Prints, per start, the seconds and the server's own account (the store
-    open line: snapshot loaded, records replayed; the analytics scan) and
-    fails (exit 1) when a start takes longer than --max-restart-s.
+ 3. Prints, per start, the seconds, the load average (the machine may be
+    shared: figures are only comparable at a similar load) and the
+    server's own account (the store open line: snapshot loaded, records
+    replayed; its start-up timeline, one line per stage) and fails
+    (exit 1) when a start takes longer than --max-restart-s.
 Every server listens on 127.0.0.1 and is killed at exit.
 
 Usage: restart_time.py --bin build/laotie [--events 10000000] [--rounds 3]
@@ -43,11 +45,18 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 
 
 def server_account(log_path, since):
+    """The server's own account of a start: the store open line (snapshot,
+    records replayed) and its timeline ("start +T s: STAGE (S s)")."""
     with open(log_path, errors="replace") as f:
         f.seek(since)
         lines = f.read().splitlines()
-    keep = [ln for ln in lines if ln.startswith("laotie: opened") or "analytics built" in ln]
-    return "; ".join(k.replace("laotie serve: ", "").replace("laotie: ", "") for k in keep)
+    out = []
+    for ln in lines:
+        if ln.startswith("laotie: opened"):
+            out.append(ln.split(": ", 2)[-1])
+        elif ln.startswith("laotie serve: start +"):
+            out.append(ln[len("laotie serve: start "):])
+    return "; ".join(out)
 
 
 def load(port, seconds, prefix):
@@ -118,8 +127,9 @@ def main():
             since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
             ready = srv.start(timeout=600)
             how = "first of this run" if rnd == 1 else "after a clean stop"
-            print("round %d: start (%s) serving in %.2f s [%s]"
-                  % (rnd, how, ready, server_account(log_path, since)), flush=True)
+            print("round %d: start (%s) serving in %.2f s, load %.2f [%s]"
+                  % (rnd, how, ready, os.getloadavg()[0], server_account(log_path, since)),
+                  flush=True)
             results.append(ready)
             ths, acked = load(srv.port, 2.0, "rt%d" % rnd)
             time.sleep(2.0 * (0.3 + 0.6 * (rnd % 2)))  # kill part-way through the load
@@ -128,8 +138,8 @@ def main():
                 t.join(timeout=30)
             since = os.path.getsize(log_path)
             ready = srv.start(timeout=600)
-            print("round %d: restart after SIGKILL serving in %.2f s [%s]"
-                  % (rnd, ready, server_account(log_path, since)), flush=True)
+            print("round %d: restart after SIGKILL serving in %.2f s, load %.2f [%s]"
+                  % (rnd, ready, os.getloadavg()[0], server_account(log_path, since)), flush=True)
             results.append(ready)
             cl = ltload.Client(srv.port, KEY, timeout=120)
             for i in range(0, len(acked), 1000):

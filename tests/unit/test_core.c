@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/intern.h"
+#include "core/opts.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -197,6 +198,90 @@ static void error_codes_have_text(void **s) {
   assert_string_equal(lt_strerror(12345), "unknown error");
 }
 
+/* ---- opts: the one parser of named options ---- */
+
+typedef struct {
+  char name[8];
+  uint32_t n;
+  uint64_t big;
+  float w;
+  double x;
+  int64_t ms;
+  uint32_t flags, mode;
+} opts_fixture_t;
+
+static const char *const fixture_modes[] = {"low", "high", NULL};
+#define T opts_fixture_t
+static const lt_opt_t fixture_keys[] = {
+    LT_OPT(T, name, LT_OPT_STR, 0, 0, "a name"),
+    LT_OPT(T, n, LT_OPT_U32, 1, 100, "a count"),
+    LT_OPT(T, big, LT_OPT_U64, 0, 1e12, "a big count"),
+    LT_OPT(T, w, LT_OPT_F32, 0, 1, "a weight"),
+    LT_OPT(T, x, LT_OPT_F64, -5, 5, "a number"),
+    LT_OPT_AS(T, "window_h", ms, LT_OPT_MS_H, 0.001, 48, "hours"),
+    LT_OPT_BIT(T, "thing", flags, 4, "on | off"),
+    LT_OPT_NAMES(T, "mode", mode, 7, fixture_modes, "low | high"),
+};
+#undef T
+
+static int set(opts_fixture_t *o, const char *k, const char *v, char *err) {
+  return lt_opts_set(fixture_keys, LT_OPTS_N(fixture_keys), o, "p.", k, v, err, 128);
+}
+
+static void opts_set_every_type_and_refuse_bad_values(void **state) {
+  (void)state;
+  opts_fixture_t o = {.n = 5, .flags = 1, .mode = 7};
+  char err[128], v[64];
+  assert_int_equal(set(&o, "name", "abc", err), 0);
+  assert_string_equal(o.name, "abc");
+  assert_int_equal(set(&o, "n", "42", err), 0);
+  assert_int_equal(o.n, 42);
+  assert_int_equal(set(&o, "big", "1000000000000", err), 0);
+  assert_true(o.big == 1000000000000ULL);
+  assert_int_equal(set(&o, "w", "0.25", err), 0);
+  assert_true(o.w == 0.25f);
+  assert_int_equal(set(&o, "x", "-4.5", err), 0);
+  assert_true(o.x == -4.5);
+  assert_int_equal(set(&o, "window_h", "1.5", err), 0);
+  assert_true(o.ms == 5400000);
+  assert_int_equal(set(&o, "thing", "off", err), 0);
+  assert_int_equal(o.flags, 5);
+  assert_int_equal(set(&o, "thing", "on", err), 0);
+  assert_int_equal(o.flags, 1);
+  assert_int_equal(set(&o, "mode", "high", err), 0);
+  assert_int_equal(o.mode, 8);
+  lt_opts_format(&fixture_keys[7], &o, v, sizeof v);
+  assert_string_equal(v, "high");
+  lt_opts_format(&fixture_keys[5], &o, v, sizeof v);
+  assert_string_equal(v, "1.5");
+  /* refusals leave the field alone and say why, with the prefix */
+  const char *bad[][2] = {{"n", "0"},         {"n", "101"},
+                          {"n", "1.5"},       {"n", ""},
+                          {"n", "12abc"},     {"n", "nan"},
+                          {"x", "inf"},       {"x", "1e400"},
+                          {"w", "-0.1"},      {"name", "toolongname"},
+                          {"thing", "maybe"}, {"mode", "middle"},
+                          {"window_h", "0"}};
+  opts_fixture_t before = o;
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    err[0] = 0;
+    assert_int_equal(set(&o, bad[i][0], bad[i][1], err), LT_EINVAL);
+    assert_non_null(strstr(err, "p."));
+    assert_non_null(strstr(err, bad[i][0]));
+    assert_memory_equal(&o, &before, sizeof o);
+  }
+  assert_int_equal(set(&o, "n", "1.5", err), LT_EINVAL);
+  assert_non_null(strstr(err, "whole number in [1, 100]"));
+  assert_int_equal(set(&o, "nope", "1", err), LT_ENOTFOUND);
+  assert_string_equal(err, "unknown key 'p.nope'");
+  /* check: numeric fields within bounds */
+  assert_int_equal(lt_opts_check(fixture_keys, LT_OPTS_N(fixture_keys), &o, "p.", err, 128), 0);
+  o.n = 1000;
+  assert_int_equal(lt_opts_check(fixture_keys, LT_OPTS_N(fixture_keys), &o, "p.", err, 128),
+                   LT_EINVAL);
+  assert_non_null(strstr(err, "p.n: 1000 is outside [1, 100]"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(intern_assigns_dense_ids_in_order_of_first_sight),
@@ -208,6 +293,7 @@ int main(void) {
       cmocka_unit_test(zone_with_daylight_saving_changes_offset),
       cmocka_unit_test(bad_zones_and_dates_are_rejected),
       cmocka_unit_test(error_codes_have_text),
+      cmocka_unit_test(opts_set_every_type_and_refuse_bad_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -413,7 +413,7 @@ static void a_new_cowatch_pattern_shows_without_retraining(void **st_) {
   o.policies_off |= LT_POL_LIVE_COWATCH; /* the control: the snapshot alone */
   assert_int_equal(lt_feed_new(st, &o, NULL, &f[1]), 0);
   for (int k = 0; k < 2; k++)
-    assert_int_equal(lt_feed_train(f[k], NULL), 0);
+    assert_int_equal(lt_feed_train(f[k], 0, NULL), 0);
 
   /* after the training: two new videos that fans watch one after the
    * other, and a third they skip (a tenth of it or less: not positive) */
@@ -459,9 +459,9 @@ static void a_new_cowatch_pattern_shows_without_retraining(void **st_) {
   assert_true(found);
 
   /* the next training takes the pattern into the snapshot */
-  assert_int_equal(lt_feed_train(f[0], NULL), 0);
+  assert_int_equal(lt_feed_train(f[0], 0, NULL), 0);
   assert_true(similar_has(f[0], n1, n2, NULL));
-  assert_int_equal(lt_feed_train(f[1], NULL), 0);
+  assert_int_equal(lt_feed_train(f[1], 0, NULL), 0);
   assert_true(similar_has(f[1], n1, n2, NULL));
 
   char buf[16384];

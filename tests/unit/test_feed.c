@@ -194,7 +194,7 @@ static void feed_never_shows_seen_or_deleted_items(void **state) {
   (void)state;
   lt_state_t *st = make_state();
   lt_feed_t *f = make_feed(st, NULL);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   assert_int_equal(lt_feed_model_version(f), 1);
   lt_feed_result_t r;
   /* the most popular unseen item of u0's cluster, then delete it */
@@ -248,7 +248,7 @@ static void creators_alternate_and_are_capped(void **state) {
     o.max_per_creator = cap;
     lt_feed_t *f;
     assert_int_equal(lt_feed_new(st, &o, NULL, &f), 0);
-    assert_int_equal(lt_feed_train(f, NULL), 0);
+    assert_int_equal(lt_feed_train(f, 0, NULL), 0);
     lt_feed_result_t r;
     const char *users[] = {"u0", "u2", "u7", "newcomer"};
     for (int k = 0; k < 4; k++) {
@@ -298,7 +298,7 @@ static void a_new_user_gets_a_cold_start_feed(void **state) {
   assert_true(at4);
   get(f, "nobody", 20, NOW, &r);
   assert_int_equal(find_item(st, &r, "far-future"), -1);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   get(f, "somebody-else", 20, NOW, &r);
   assert_int_equal(r.model_version, 1);
   assert_true(r.n >= 10);
@@ -319,7 +319,7 @@ static void first_plays_bring_cowatch_and_taste_candidates(void **state) {
   (void)state;
   lt_state_t *st = make_state();
   lt_feed_t *f = make_feed(st, NULL);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   /* a user unknown to the model plays three pets videos (cluster 1) */
   const char *played[] = {"v1", "v5", "v9"};
   for (int i = 0; i < 3; i++)
@@ -353,7 +353,7 @@ static void first_plays_bring_cowatch_and_taste_candidates(void **state) {
   o.w_pop = 0.01f;
   lt_feed_t *g;
   assert_int_equal(lt_feed_new(st, &o, NULL, &g), 0);
-  assert_int_equal(lt_feed_train(g, NULL), 0);
+  assert_int_equal(lt_feed_train(g, 0, NULL), 0);
   play(st, "newbie2", "v2", NOW - 5000);
   play(st, "newbie2", "v6", NOW - 4000);
   get(g, "newbie2", 10, NOW, &r);
@@ -374,7 +374,7 @@ static void a_followed_creators_new_item_is_served_as_following(void **state) {
   (void)state;
   lt_state_t *st = make_state();
   lt_feed_t *f = make_feed(st, NULL);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   follow(st, "u3", "cnew");
   put_video(st, "fresh-post", "cnew", "sport", NOW - 10 * 60000, LT_KIND_VIDEO, 0, 0);
   lt_feed_result_t r;
@@ -396,7 +396,7 @@ static void a_live_room_is_served_only_inside_its_window(void **state) {
   (void)state;
   lt_state_t *st = make_state();
   lt_feed_t *f = make_feed(st, NULL);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   follow(st, "u5", "streamer");
   put_video(st, "old-post", "streamer", "food", NOW - 2 * DAY, LT_KIND_VIDEO, 0, 0);
   put_video(st, "live1", "streamer", "food", NOW - DAY, LT_KIND_LIVE, NOW - 10 * 60000,
@@ -452,7 +452,7 @@ static void publishing_while_readers_read_is_safe(void **state) {
   for (int i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&th[i], NULL, reader_main, &rd[i]), 0);
   for (int v = 1; v <= 3; v++) {
-    assert_int_equal(lt_feed_train(f, NULL), 0);
+    assert_int_equal(lt_feed_train(f, 0, NULL), 0);
     assert_int_equal(lt_feed_model_version(f), (uint64_t)v);
   }
   lt_models_t *m = lt_feed_acquire(f);
@@ -517,7 +517,7 @@ static void writer_trainer_and_readers_run_together(void **state) {
   assert_int_equal(pthread_create(&tr, NULL, reader_main, &rd), 0);
   assert_int_equal(pthread_create(&tw, NULL, writer_main, &w), 0);
   for (int v = 1; v <= 2; v++)
-    assert_int_equal(lt_feed_train(f, NULL), 0);
+    assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
   __atomic_store_n(&rd.stop, 1, __ATOMIC_RELEASE);
   pthread_join(tw, NULL);
@@ -555,9 +555,9 @@ static void models_survive_a_restart(void **state) {
   char *dir = lt_test_tmpdir("feed-models");
   lt_feed_t *f = make_feed(st, dir);
   assert_int_equal(lt_feed_model_version(f), 0);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   play(st, "u4", "v7", NOW - 500);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   assert_int_equal(lt_feed_model_version(f), 2);
   int64_t trained = lt_feed_model_trained_at(f);
   assert_true(trained > 0);
@@ -574,7 +574,7 @@ static void models_survive_a_restart(void **state) {
     get(f, users[i], 25, NOW, &after);
     same_feed(&before[i], &after);
   }
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   assert_int_equal(lt_feed_model_version(f), 3);
   lt_feed_free(f);
   lt_test_rmdir(dir);
@@ -611,8 +611,8 @@ static void a_corrupt_model_is_rejected(void **state) {
   lt_state_t *st = make_state();
   char *dir = lt_test_tmpdir("feed-corrupt");
   lt_feed_t *f = make_feed(st, dir);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   lt_feed_free(f);
   char p[600];
   /* v2's factors damaged: v1 is served */
@@ -638,7 +638,7 @@ static void a_corrupt_model_is_rejected(void **state) {
   get(f, "u0", 10, NOW, &r);
   assert_true(r.n > 0);
   /* training again replaces the damaged version 1 */
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   assert_int_equal(lt_feed_model_version(f), 1);
   lt_feed_free(f);
   f = make_feed(st, dir);
@@ -653,7 +653,7 @@ static void similar_items_skip_the_item_and_deleted_ones(void **state) {
   (void)state;
   lt_state_t *st = make_state();
   lt_feed_t *f = make_feed(st, NULL);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   lt_feed_entry_t out[30];
   uint32_t n = 0, v0 = id_of(st, LT_NS_ITEM, "v0");
   assert_int_equal(lt_feed_similar(f, v0, 30, out, &n), 0);
@@ -684,7 +684,7 @@ static void observed_impressions_train_the_ranker_and_metrics_count(void **state
   (void)state;
   lt_state_t *st = make_state();
   lt_feed_t *f = make_feed(st, NULL);
-  assert_int_equal(lt_feed_train(f, NULL), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
   lt_feed_result_t r;
   get(f, "u2", 10, NOW, &r);
   lt_record_t recs[20];
@@ -714,9 +714,65 @@ static void observed_impressions_train_the_ranker_and_metrics_count(void **state
   assert_true(metrics_has(f, "laotie_feed_items_total{source=\"itemcf\"}"));
   assert_true(metrics_has(f, "laotie_feed_request_seconds_count 1\n"));
   assert_true(metrics_has(f, "laotie_train_seconds_last "));
+  assert_true(metrics_has(f, "laotie_train_seconds_bucket{le=\"+Inf\"} 1\n"));
+  assert_true(metrics_has(f, "laotie_train_seconds_count 1\n"));
   /* what the user just saw and rejected is not shown again */
   get(f, "u2", 30, NOW + DAY, &r);
   check_feed(st, "u2", &r, 2);
+  lt_feed_free(f);
+  lt_state_free(st);
+}
+
+/* The simulator's platform lives in simulated time (2024-03-01 here, like
+ * src/eval/simulate.c's T0): the snapshot's fresh list must be taken at the
+ * clock the caller serves at, not at the wall clock, or nothing published
+ * in simulated time is ever "new". */
+static void the_fresh_list_is_taken_at_the_serving_clock(void **state) {
+  (void)state;
+  const int64_t SIM = 1709251200000LL + 12 * HOUR;
+  lt_state_t *st;
+  assert_int_equal(lt_state_new(NULL, &st), 0);
+  char id[32], cr[32], u[32];
+  for (int i = 0; i < 40; i++) { /* the back catalogue, three weeks old */
+    snprintf(id, sizeof id, "old%d", i);
+    snprintf(cr, sizeof cr, "c%d", i % 8);
+    put_video(st, id, cr, TAGS[i % 4], SIM - 21 * DAY + i * HOUR, LT_KIND_VIDEO, 0, 0);
+  }
+  for (int i = 0; i < 5; i++) { /* published in the last hours of simulated time */
+    snprintf(id, sizeof id, "new%d", i);
+    snprintf(cr, sizeof cr, "n%d", i);
+    put_video(st, id, cr, TAGS[i % 4], SIM - (i + 1) * HOUR, LT_KIND_VIDEO, 0, 0);
+  }
+  for (int k = 0; k < 30; k++)
+    for (int j = 0; j < 8; j++) {
+      snprintf(u, sizeof u, "u%d", k);
+      snprintf(id, sizeof id, "old%d", (k * 7 + j * 3) % 40);
+      play(st, u, id, SIM - 2 * DAY + k * 60000 + j * 1000);
+    }
+  lt_feed_t *f = make_feed(st, NULL);
+  lt_feed_result_t r;
+  /* taken at the wall clock (2024 is years ago): nothing is fresh */
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
+  lt_models_t *m = lt_feed_acquire(f);
+  assert_int_equal(m->nfresh, 0);
+  lt_models_release(m);
+  get(f, "newcomer", 10, SIM, &r);
+  assert_false(has_source(&r, LT_SRC_FRESH));
+  /* taken at the simulated time: the five new items, newest first */
+  assert_int_equal(lt_feed_train(f, SIM, NULL), 0);
+  m = lt_feed_acquire(f);
+  assert_int_equal(m->nfresh, 5);
+  for (uint32_t i = 0; i < m->nfresh; i++) {
+    snprintf(id, sizeof id, "new%u", i);
+    assert_int_equal(m->fresh[i], id_of(st, LT_NS_ITEM, id));
+  }
+  lt_models_release(m);
+  /* and a newcomer's page at simulated now gives them its exploration slot */
+  get(f, "newcomer", 10, SIM, &r);
+  check_feed(st, "newcomer", &r, 2);
+  assert_int_equal(r.items[4].source, LT_SRC_FRESH);
+  assert_true(r.items[4].explore > 0);
+  assert_true(!strncmp(lt_state_name(st, LT_NS_ITEM, r.items[4].item), "new", 3));
   lt_feed_free(f);
   lt_state_free(st);
 }
@@ -736,6 +792,7 @@ int main(void) {
       cmocka_unit_test(a_corrupt_model_is_rejected),
       cmocka_unit_test(similar_items_skip_the_item_and_deleted_ones),
       cmocka_unit_test(observed_impressions_train_the_ranker_and_metrics_count),
+      cmocka_unit_test(the_fresh_list_is_taken_at_the_serving_clock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

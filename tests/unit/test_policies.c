@@ -425,6 +425,82 @@ static void pool_promotion_at_the_threshold_edge(void **state) {
   env_close(&e);
 }
 
+/* The reports take an item's stage from the feed's pools when serve gives
+ * the stats lt_feed_stats_pool, and from lifetime impressions otherwise:
+ * the two differ exactly where the feed's pools are not the threshold rule. */
+static void stats_report_the_pools_the_feed_really_runs(void **state) {
+  (void)state;
+  lt_feed_opts_t o;
+  lt_feed_opts_default(&o);
+  o.pool_quota = 10;
+  o.pool_growth = 10;
+  o.pool_levels = 2;
+  o.pool_judge_ms = 1; /* fewer than pool_min_peers judged: every item moves up */
+  env_t e;
+  env_open(&e, &o);
+  int64_t t = NOW - 3 * HOUR;
+  put(&e, "up", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);    /* promoted to pool 1 */
+  put(&e, "grad", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0);  /* passes both pools */
+  put(&e, "fresh", "cx", "t0", 0, LT_KIND_VIDEO, t, 0, 0); /* still in pool 0 */
+  /* back catalogue: played before it was put, so never in a pool */
+  ev(&e, "early", "hit", LT_EV_PLAY, t - DAY, 1000, NULL);
+  put(&e, "hit", "cx", "t0", 0, LT_KIND_VIDEO, t - 30 * DAY, 0, 0);
+  pool_traffic(&e, "up", 10, 5, 0, t);
+  pool_traffic(&e, "grad", 10, 5, 0, t);
+  ev(&e, "clock", "hit", LT_EV_PLAY, t + 1000, 1000, NULL);
+  pool_traffic(&e, "grad", 100, 50, 0, t + 2000);
+  pool_traffic(&e, "hit", 300, 0, 0, t + 2000);
+  ev(&e, "clock", "hit", LT_EV_PLAY, t + 3000, 1000, NULL); /* judged */
+  lt_stats_t *s;
+  assert_int_equal(lt_stats_new(e.st, &s), 0);
+  static const struct {
+    const char *item, *threshold, *feed;
+    int status;
+  } want[] = {{"up", "initial", "pool1", LT_STATS_POOL_IN},
+              {"grad", "initial", "top", LT_STATS_POOL_GRADUATED},
+              {"fresh", "initial", "initial", LT_STATS_POOL_IN},
+              {"hit", "pool1", "none", LT_STATS_POOL_NEVER}};
+  lt_stats_item_t it;
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass) lt_stats_set_pool_fn(s, lt_feed_stats_pool, e.f);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+      assert_int_equal(lt_stats_item(e.st, s, id_of(&e, LT_NS_ITEM, want[i].item), &it), 0);
+      assert_string_equal(lt_stats_pool_name(it.stage), pass ? want[i].feed : want[i].threshold);
+      assert_int_equal(it.pool_status, pass ? want[i].status : -1);
+    }
+  }
+  /* the item report says both */
+  lt_buf_t b = {0};
+  assert_int_equal(lt_stats_item(e.st, s, id_of(&e, LT_NS_ITEM, "grad"), &it), 0);
+  assert_int_equal(lt_stats_item_write(&it, &b), 0);
+  lt_buf_u8(&b, 0);
+  assert_non_null(strstr((const char *)b.p, "\"traffic_pool\": \"top\", \"traffic_pool_status\": "
+                                            "\"graduated\""));
+  lt_buf_free(&b);
+  /* a creator's items per stage and per status */
+  int32_t from, to;
+  const char *why;
+  assert_int_equal(lt_stats_range(e.st, NULL, NULL, 1, &from, &to, &why), 0);
+  lt_stats_creator_t c;
+  assert_int_equal(lt_stats_creator(s, id_of(&e, LT_NS_CREATOR, "cx"), from, to, &c), 0);
+  assert_true(c.has_outcomes);
+  assert_int_equal(c.pool[0], 1);
+  assert_int_equal(c.pool[1], 1);
+  assert_int_equal(c.pool[LT_STATS_STAGE_TOP], 1);
+  assert_int_equal(c.pool[LT_STATS_STAGE_NONE], 1);
+  assert_int_equal(c.outcome[LT_STATS_POOL_IN], 2);
+  assert_int_equal(c.outcome[LT_STATS_POOL_GRADUATED], 1);
+  assert_int_equal(c.outcome[LT_STATS_POOL_NEVER], 1);
+  /* back to the threshold rule (e.g. `laotie report` with no feed) */
+  lt_stats_set_pool_fn(s, NULL, NULL);
+  assert_int_equal(lt_stats_creator(s, id_of(&e, LT_NS_CREATOR, "cx"), from, to, &c), 0);
+  assert_false(c.has_outcomes);
+  assert_int_equal(c.pool[0], 3);
+  assert_int_equal(c.pool[1], 1);
+  lt_stats_free(s);
+  env_close(&e);
+}
+
 static void pool_items_fill_exploration_slots_with_their_stage(void **state) {
   (void)state;
   lt_feed_opts_t o;
@@ -780,10 +856,8 @@ static void replay_rebuilds_the_policy_state(void **state) {
 
   assert_int_equal(lt_store_open(dir, &so, &s, NULL), 0);
   assert_int_equal(lt_feed_new(lt_store_state(s), &o, NULL, &f), 0);
-  char logdir[600];
-  snprintf(logdir, sizeof logdir, "%s/log", dir);
   uint64_t end = 0;
-  assert_int_equal(lt_feed_replay(f, logdir, 0, &end), 0);
+  assert_int_equal(lt_store_scan(s, lt_feed_replay, NULL, f, &end), 0);
   assert_int_equal(end, lt_log_end(lt_store_log(s)));
   for (int i = 0; i < 6; i++) {
     snprintf(id, sizeof id, "it%d", i);
@@ -992,6 +1066,7 @@ int main(void) {
       cmocka_unit_test(aigc_above_the_platform_target_is_discounted),
       cmocka_unit_test(pool_promotion_at_the_threshold_edge),
       cmocka_unit_test(pool_items_fill_exploration_slots_with_their_stage),
+      cmocka_unit_test(stats_report_the_pools_the_feed_really_runs),
       cmocka_unit_test(negative_feedback_discounts_creator_and_tags_until_it_expires),
       cmocka_unit_test(fairness_discounts_the_most_exposed_creators_above_target),
       cmocka_unit_test(egreedy_slots_have_their_share_and_propensity),

@@ -475,13 +475,13 @@ static void creators_exposure_share_pools_and_top(void **state) {
   assert_string_equal(top[0].name, "cb");
 
   lt_stats_item_t it[5];
-  assert_int_equal(lt_stats_top_items(f.st, LT_STATS_BY_IMPRESSIONS, it, 2), 2);
+  assert_int_equal(lt_stats_top_items(f.st, f.s, LT_STATS_BY_IMPRESSIONS, it, 2), 2);
   assert_string_equal(it[0].name, "a1");
   assert_string_equal(lt_stats_pool_name(it[0].stage), "pool1");
   assert_string_equal(it[1].name, "b1");
   assert_string_equal(lt_stats_pool_name(it[1].stage), "initial");
   assert_true(it[1].completion_rate == 1.0); /* 20 s of 10 s */
-  assert_int_equal(lt_stats_top_items(f.st, LT_STATS_BY_IMPRESSIONS, it, 5), 3);
+  assert_int_equal(lt_stats_top_items(f.st, f.s, LT_STATS_BY_IMPRESSIONS, it, 5), 3);
   fix_free(&f);
 }
 
@@ -520,7 +520,7 @@ static void all_reports(lt_store_t *store, lt_stats_t *s, lt_buf_t *b) {
   lt_stats_creator_t cr[10];
   size_t n = lt_stats_top_creators(s, D - 35, D + 1, LT_STATS_BY_IMPRESSIONS, cr, 10);
   lt_stats_item_t it[10];
-  size_t ni = lt_stats_top_items(st, LT_STATS_BY_WATCH, it, 10);
+  size_t ni = lt_stats_top_items(st, NULL, LT_STATS_BY_WATCH, it, 10);
   assert_true(n > 0 && ni > 0);
   assert_int_equal(lt_stats_top_write(cr, n, it, ni, D - 35, D + 1, 0, b), 0);
   for (size_t i = 0; i < n; i++) {

@@ -278,6 +278,111 @@ static void concurrent_writers_share_fsyncs_and_lose_nothing(void **st) {
   free(dir);
 }
 
+/* The write pipeline (store.c): observers see every batch once, in log
+ * order, never two at once, while other writers apply the next batches;
+ * lt_store_locked never sees a batch applied but not yet observed. */
+typedef struct {
+  lt_store_t *s;
+  int inside, overlaps;
+  uint64_t observed; /* events observed so far */
+  char (*ids)[16];   /* event ids in the order observed */
+  size_t nids;
+  int locked_mismatch, stop;
+} pipe_t;
+
+static void pipe_observe(void *ctx, const lt_record_t *recs, size_t n) {
+  pipe_t *p = ctx;
+  if (__atomic_fetch_add(&p->inside, 1, __ATOMIC_ACQ_REL)) p->overlaps++;
+  for (size_t i = 0; i < n; i++) {
+    snprintf(p->ids[p->nids++], 16, "%.*s", (int)recs[i].u.ev.id.n, recs[i].u.ev.id.p);
+    __atomic_add_fetch(&p->observed, 1, __ATOMIC_RELEASE);
+  }
+  __atomic_sub_fetch(&p->inside, 1, __ATOMIC_ACQ_REL);
+}
+
+static void pipe_check_locked(void *ctx, lt_state_t *st) {
+  pipe_t *p = ctx;
+  lt_state_totals_t t;
+  lt_state_totals(st, &t);
+  if (t.events != __atomic_load_n(&p->observed, __ATOMIC_ACQUIRE)) p->locked_mismatch++;
+}
+
+static void *pipe_checker(void *arg) {
+  pipe_t *p = arg;
+  while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE))
+    lt_store_locked(p->s, pipe_check_locked, p);
+  return NULL;
+}
+
+typedef struct {
+  lt_store_t *s;
+  int t, errors;
+} pipe_writer_t;
+
+static void *pipe_writer(void *arg) {
+  pipe_writer_t *a = arg;
+  char ids[10][32];
+  for (int b = 0; b < 100; b++) {
+    lt_record_t recs[10];
+    for (int i = 0; i < 10; i++) {
+      snprintf(ids[i], sizeof ids[i], "w%d-%d-%d", a->t, b, i);
+      recs[i] = ev(ids[i], i % 2 ? "ua" : "ub", "v1", T0 + b * 1000 + i);
+    }
+    lt_write_result_t res;
+    if (lt_store_write(a->s, recs, 10, 0, NULL, NULL, &res) || res.accepted != 10) a->errors++;
+  }
+  return NULL;
+}
+
+static void observers_run_in_log_order_one_batch_at_a_time(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  pipe_t p = {.s = s};
+  p.ids = calloc(4000, sizeof *p.ids);
+  assert_non_null(p.ids);
+  lt_store_set_observer(s, pipe_observe, &p);
+  pthread_t chk, th[4];
+  pipe_writer_t w[4];
+  pthread_create(&chk, NULL, pipe_checker, &p);
+  for (int t = 0; t < 4; t++) {
+    w[t] = (pipe_writer_t){s, t, 0};
+    pthread_create(&th[t], NULL, pipe_writer, &w[t]);
+  }
+  for (int t = 0; t < 4; t++) {
+    pthread_join(th[t], NULL);
+    assert_int_equal(w[t].errors, 0);
+  }
+  __atomic_store_n(&p.stop, 1, __ATOMIC_RELEASE);
+  pthread_join(chk, NULL);
+  assert_int_equal(p.overlaps, 0);
+  assert_int_equal(p.locked_mismatch, 0);
+  assert_int_equal(p.nids, 4000);
+  /* the observed order is the log's order */
+  char ldir[4200];
+  snprintf(ldir, sizeof ldir, "%s/log", dir);
+  assert_int_equal(lt_log_sync(lt_store_log(s)), 0);
+  lt_log_reader_t *rd = NULL;
+  assert_int_equal(lt_log_reader_open(ldir, 0, &rd), 0);
+  const void *rp;
+  uint32_t len;
+  uint64_t off;
+  size_t k = 0;
+  while (lt_log_reader_next(rd, &rp, &len, &off) == 1) {
+    lt_record_t r;
+    assert_int_equal(lt_record_decode(rp, len, &r), 0);
+    char id[16];
+    snprintf(id, sizeof id, "%.*s", (int)r.u.ev.id.n, r.u.ev.id.p);
+    assert_true(k < p.nids);
+    assert_string_equal(id, p.ids[k++]);
+  }
+  assert_int_equal(k, 4000);
+  lt_log_reader_close(rd);
+  lt_store_close(s, 0);
+  free(p.ids);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_reports_accepted_duplicates_and_rejected),
@@ -286,6 +391,7 @@ int main(void) {
       cmocka_unit_test(damaged_snapshot_falls_back_to_the_log),
       cmocka_unit_test(extension_records_reach_their_owner_live_and_on_replay),
       cmocka_unit_test(concurrent_writers_share_fsyncs_and_lose_nothing),
+      cmocka_unit_test(observers_run_in_log_order_one_batch_at_a_time),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
