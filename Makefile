@@ -47,8 +47,9 @@ bench-quick: build
 	@scripts/bootstrap.sh bench
 	@LAOTIE_BUILD=$(BUILD) bench/run --quick
 
-# longer checks (not in CI): fuzzing, ThreadSanitizer, the 25-round crash
-# test, the 30-minute soak (docs/reliability.md)
+# longer checks (docs/reliability.md): fuzzing and ThreadSanitizer (both in
+# CI, .ci/run: fuzz at FUZZ_TIME=30), the 25-round crash test and the
+# 30-minute soak (not in CI)
 FUZZ_TIME ?= 30
 fuzz:
 	@scripts/bootstrap.sh fuzz && fuzz/run.sh --time $(FUZZ_TIME)

@@ -11,7 +11,7 @@
  *   bit 0 set: RAW — the rest is the whole file, as is (almost always
  *              stopped by the trailing XXH3, which is the point to test).
  *   bit 0 clear: BODY — the rest is the body; the target frames it as the
- *              writer does ("LTSNAP1\n", u32le version 1, body, XXH3-64 of
+ *              writer does ("LTSNAP1\n", u32le version 2, body, XXH3-64 of
  *              all before), so the fuzzer explores the decoder behind the
  *              checksum — what a hostile file can reach.
  *   bit 1: after loading, apply a few records (events, catalog, follows) to
@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     framed = malloc(n);
     CHECK(framed);
     memcpy(framed, "LTSNAP1\n", 8);
-    lt_store_u32le(framed + 8, 1);
+    lt_store_u32le(framed + 8, 2); /* the format version of src/state/snapshot.c */
     if (size > 1) memcpy(framed + 12, data + 1, size - 1);
     lt_store_u64le(framed + n - 8, XXH3_64bits(framed, n - 8));
     file = framed;

@@ -24,8 +24,11 @@
     }                                                                                              \
   } while (0)
 
-/* Appends the bytes of a value to the digest buffer. */
-#define DG(b, x) lt_buf_put((b), &(__typeof__(x)){(x)}, sizeof(x))
+/* Appends the bytes of a value to the digest buffer. The comma makes x an
+ * rvalue, whose type has no qualifier: an _Atomic field (state.h) is read
+ * by one atomic load into a plain temporary. */
+#define DG_T(x) __typeof__((void)0, (x))
+#define DG(b, x) lt_buf_put((b), &(DG_T(x)){(x)}, sizeof(DG_T(x)))
 
 /* Reads every part of the state through the public readers, checks that
  * every id they return is in range, and returns a digest of all of it in

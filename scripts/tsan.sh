@@ -6,12 +6,12 @@
 # co-watch counters read while the writer counts (itemcf, cowatch).
 #
 # Design note
-#   TSAN reports every data race it sees, with both stacks. Races that are
-#   part of the design (documented lock-free readers of word-sized fields,
-#   see src/state/state.h "Concurrency") are listed in scripts/tsan.supp
-#   with the reason; anything else fails the run. Uninstrumented libraries
-#   (OpenBLAS's own threads, libmicrohttpd's internals) are suppressed as
-#   "called_from_lib" only where the race is inside the library.
+#   TSAN reports every data race it sees, with both stacks; any race fails
+#   the run. scripts/tsan.supp holds the suppressions, each with its
+#   reason — none today: the lock-free readers of the state use C11
+#   atomics (src/state/state.h "Concurrency"). An uninstrumented library's
+#   own race (OpenBLAS's threads, libmicrohttpd's internals) would go there
+#   as "called_from_lib", never a race in laotie's code.
 #   Each test's report goes to build-tsan/tsan-<test>.log; the script prints
 #   one line per test (races reported, unique racing locations) and exits 1
 #   when any test reported a race not in the suppressions or failed.

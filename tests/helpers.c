@@ -107,10 +107,10 @@ int lt_test_http(unsigned port, const char *method, const char *path, const char
                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
                     "Content-Length: %zu\r\n\r\n",
                     method, path, extra_headers ? extra_headers : "", req_len);
-  if (send_all(fd, head, (size_t)hn) || (req_len && send_all(fd, req_body, req_len))) {
-    close(fd);
-    return -1;
-  }
+  /* a server may answer before the whole body is sent (a 413 for a body
+   * over its limit) and close: read what it answered, as curl does */
+  if (send_all(fd, head, (size_t)hn) || (req_len && send_all(fd, req_body, req_len)))
+    shutdown(fd, SHUT_WR);
   size_t n;
   char *resp = read_all(fd, &n, 10000);
   close(fd);

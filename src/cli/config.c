@@ -21,6 +21,8 @@ static const lt_opt_t keys[] = {
     LT_OPT(T, timezone, LT_OPT_STR, 0, 0, "time zone of report days"),
     LT_OPT(T, fsync, LT_OPT_STR, 0, 0, "log durability: batch | interval:MS | off"),
     LT_OPT(T, history_cap, LT_OPT_U32, 16, 1000000, "recent history kept per user"),
+    LT_OPT(T, idempotency_window_days, LT_OPT_U32, 0, 36500,
+           "days an event id is remembered (event clock), 0 = for ever"),
     LT_OPT(T, trend_half_life_h, LT_OPT_F64, 0.01, 10000, "popularity half life (hours)"),
     LT_OPT(T, threads, LT_OPT_U32, 1, 256, "HTTP worker threads"),
     LT_OPT(T, snapshot_every_s, LT_OPT_U32, 0, 86400 * 7, "snapshot period while serving, 0 = off"),
@@ -38,6 +40,7 @@ void lt_config_default(lt_config_t *c) {
   strcpy(c->timezone, "Asia/Shanghai");
   strcpy(c->fsync, "batch");
   c->history_cap = 2000;
+  c->idempotency_window_days = 7;
   c->trend_half_life_h = 6;
   c->threads = 2;
   c->snapshot_every_s = 600;
@@ -107,6 +110,8 @@ int lt_config_store_opts(lt_config_t *c, char *err, size_t errlen) {
   }
   o->state.timezone = c->timezone;
   o->state.history_cap = c->history_cap;
+  o->state.idem_window_ms =
+      c->idempotency_window_days ? c->idempotency_window_days * 86400000LL : -1;
   o->state.trend_half_life_s = c->trend_half_life_h * 3600;
   lt_tz_t tz;
   if (lt_tz_load(&tz, c->timezone)) {

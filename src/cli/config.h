@@ -20,6 +20,7 @@ typedef struct lt_config {
   char timezone[64];
   char fsync[32];       /* batch | interval:MS | off */
   uint32_t history_cap;
+  uint32_t idempotency_window_days; /* 0 = for ever */
   double trend_half_life_h;
   uint32_t threads;            /* HTTP worker threads */
   uint32_t snapshot_every_s;   /* periodic snapshot while serving */

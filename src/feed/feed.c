@@ -458,7 +458,7 @@ fail:
 
 int lt_feed_save_ranker(lt_feed_t *f) {
   if (!f || !f->dir) return LT_EINVAL;
-  if (mkdir(f->dir, 0755) && errno != EEXIST) return lt_err_from_errno(errno);
+  if (mkdir(f->dir, 0700) && errno != EEXIST) return lt_err_from_errno(errno);
   char p[4300];
   snprintf(p, sizeof p, "%s/ranker.bin", f->dir);
   return lt_ranker_save(f->ranker, p);

@@ -58,7 +58,6 @@ struct lt__req {
   lt_str_t params[LT__MAX_PARAMS]; /* path parameters, in pattern order */
   uint32_t nparams;
   lt_buf_t body;
-  int body_too_big;
   uint64_t t0;
   /* the answer */
   unsigned status;

@@ -3,13 +3,16 @@
  * limits, rate limiting and per-route metrics (see server.h).
  *
  * A request moves through MHD's access handler in three steps:
- *  1. first call (*con_cls == NULL): allocate an lt__req_t, match the
- *     route (404/405 decided later), check Content-Length against
- *     max_body (413 at once: the body is never read); return MHD_YES.
- *     Answering on the first call would make MHD drop keep-alive.
- *  2. calls with upload data: append to r->body up to max_body; beyond it
- *     the rest is discarded and the request ends as 413.
- *  3. the last call (no more data): auth, rate limit, handler, answer.
+ *  1. first call (*con_cls == NULL): allocate an lt__req_t; when
+ *     Content-Length is over max_body, refuse_body(): 413 (or the route's
+ *     404/405) written at once, connection closed, the body never read.
+ *     Otherwise return MHD_YES (answering on the first call would make
+ *     MHD drop keep-alive).
+ *  2. calls with upload data: append to r->body; a body that passes
+ *     max_body (chunked: its size was not declared) is refused there and
+ *     then by refuse_body() too.
+ *  3. the last call (no more data): route, auth, rate limit, handler,
+ *     answer.
  * The request context is freed in the completion callback.
  *
  * Invariants:
@@ -24,11 +27,14 @@
 #include "core/hash.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static const double lat_bounds[LT__LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -249,6 +255,45 @@ static enum MHD_Result respond(lt__req_t *r) {
   return ret;
 }
 
+static void too_big(lt__req_t *r) {
+  lt__error(r, 413, "body_too_large", "request bodies are limited to %zu bytes",
+            r->srv->opts.max_body);
+}
+
+/* A body over max_body: declared so (Content-Length, seen on the first
+ * call) or passing it while read (chunked). The 413 goes straight to the
+ * socket and MHD_NO makes MHD close the connection at once: the rest of
+ * the body is never read. Not MHD_queue_response: MHD takes no response in
+ * mid-upload, and one queued on the first call makes libmicrohttpd 0.9.75
+ * skip the body only for POST and PUT (for other methods it goes on
+ * reading what it was told to refuse); one path serves both cases. The
+ * server speaks plain HTTP (TLS, when used, terminates in front of it). */
+static enum MHD_Result refuse_body(lt__req_t *r) {
+  route(r);
+  if (!r->answered) too_big(r);
+  char head[256];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 %u %s\r\nConnection: close\r\n"
+                   "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                   "Content-Length: %zu\r\n\r\n",
+                   r->status, MHD_get_reason_phrase_for(r->status), r->out.len);
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci && n > 0 && !r->out.err) {
+    /* best effort: nothing else was written on this connection since the
+     * request began (at most a 100 Continue), so a few hundred bytes fit
+     * the socket's send buffer; when they do not, the client sees only the
+     * closed connection */
+    struct iovec iov[2] = {{head, (size_t)n}, {r->out.p, r->out.len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t k;
+    do k = sendmsg(ci->connect_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (k < 0 && errno == EINTR);
+  }
+  record(r->srv, r);
+  return MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -266,28 +311,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     lt_buf_init(&r->out);
     *con_cls = r;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) r->body_too_big = 1;
+    /* declared over the limit: answer now, before reading a byte of it */
+    if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) return refuse_body(r);
     return MHD_YES;
   }
   if (*upload_size) {
-    if (!r->body_too_big) {
-      if (r->body.len + *upload_size > s->opts.max_body) {
-        r->body_too_big = 1;
-        lt_buf_free(&r->body);
-      } else {
-        lt_buf_put(&r->body, upload_data, *upload_size);
-      }
-    }
+    size_t n = *upload_size;
     *upload_size = 0;
+    if (r->body.len + n > s->opts.max_body) return refuse_body(r);
+    lt_buf_put(&r->body, upload_data, n);
     return MHD_YES;
   }
   route(r);
   uint64_t principal = 0;
   if (r->answered) {
     /* 404 / 405 */
-  } else if (r->body_too_big) {
-    lt__error(r, 413, "body_too_large", "request bodies are limited to %zu bytes",
-              s->opts.max_body);
   } else if (r->body.err) {
     lt__error(r, 503, "out_of_memory", "out of memory");
   } else if (authorise(r, &principal)) {

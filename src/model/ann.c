@@ -1171,7 +1171,7 @@ int lt_ann_save(const lt_ann_t *ix, const char *path) {
 
   header_encode(ix, hdr);
   put64(tail, file_hash(ix, hdr));
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = lt_err_from_errno(errno);
     goto cleanup;

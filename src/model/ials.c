@@ -407,7 +407,7 @@ int lt_ials_save(const lt_ials_t *m, const char *path) {
   XXH3_state_t *st = XXH3_createState();
   if (!st) return LT_ENOMEM;
   XXH3_64bits_reset(st);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = lt_err_from_errno(errno);
     goto cleanup;

@@ -510,7 +510,7 @@ static int fsync_path(const char *path, int dir) {
 static int write_file(const char *path, const void *p, size_t n) {
   char tmp[4200];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return LT_EINVAL;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return lt_err_from_errno(errno);
   int rc = LT_OK;
   const unsigned char *c = p;
@@ -648,11 +648,11 @@ int lt_models_save(const lt_models_t *m, const char *dir, uint32_t keep) {
   if (!m || !dir || !m->version || strlen(dir) > 3800) return LT_EINVAL;
   char final[4096], tmp[4100], p[4200];
   int rc;
-  if (mkdir(dir, 0755) && errno != EEXIST) return lt_err_from_errno(errno);
+  if (mkdir(dir, 0700) && errno != EEXIST) return lt_err_from_errno(errno);
   if ((rc = lt_models_path(dir, m->version, final, sizeof final))) return rc;
   snprintf(tmp, sizeof tmp, "%s.tmp", final);
   remove_dir(tmp); /* a crash's leftover */
-  if (mkdir(tmp, 0755)) return lt_err_from_errno(errno);
+  if (mkdir(tmp, 0700)) return lt_err_from_errno(errno);
   uint32_t flags = 0;
   if (m->ials) {
     flags |= F_IALS;

@@ -714,7 +714,7 @@ int lt_ranker_save(const lt_ranker_t *r, const char *path) {
     goto cleanup;
   }
   XXH3_64bits_reset(w->h);
-  w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (w->fd < 0) {
     rc = lt_err_from_errno(errno);
     goto cleanup;

@@ -1,10 +1,11 @@
 /*
  * snapshot.c — the state written to and read from one file.
  *
- * Format (version 1): "LTSNAP1\n" (8 bytes), u32le version, then a body of
+ * Format (version 2): "LTSNAP1\n" (8 bytes), u32le version, then a body of
  * varints (core/buf.h), then u64le XXH3-64 of every byte before it.
  * Body, in order:
- *   str timezone, uvar history_cap, u64le applied (log offset covered),
+ *   str timezone, uvar history_cap, svar idempotency window (ms, -1 = for
+ *   ever), u64le applied (log offset covered),
  *   totals: uvar events, duplicates_rejected, records, svar min_ts_ms,
  *           max_ts_ms, min_day, max_day;
  *   for each of the 6 namespaces: uvar count, count x str (id order);
@@ -13,25 +14,36 @@
  *          groups, days, uvar events, plays, watch_ms, svar first, last;
  *   creators: uvar nitems, items, followers, impressions, watch_ms,
  *          svar first_seen_ms;
- *   event ids: uvar n, n x u64le key;
+ *   idempotency index (idem.c): svar event clock, uvar n, n x svar event
+ *          times of the clock's current block (sorted); u8 log2 of the table size
+ *          (0 = no table), uvar sweep cursor, uvar n, n x (u64le key, svar
+ *          clock - stamp), keys in slot order from the slot after the
+ *          first empty one round to it (so a load rebuilds the same table);
  *   days: svar first day, uvar ndays, ndays x 13 uvars (days with events).
  * Doubles travel as their IEEE bits (u64le).
+ *
+ * Version 1 (before the idempotency window: uvar n, n x u64le key, no
+ * stamps) is LT_EVERSION: the store skips it and replays the log, which
+ * it keeps whole, so the ids get the stamps a replay gives them.
  *
  * Loading checks the trailing hash over the whole file before decoding,
  * then range-checks every id against its namespace's count, so a
  * malformed or hostile file is rejected (LT_ECORRUPT), never trusted.
+ * A file written with other options (time zone, history cap,
+ * idempotency window) is LT_EVERSION: replay instead.
  */
 #include "state/state_int.h"
 
 #include "core/buf.h"
 #include "core/error.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #define MAGIC "LTSNAP1\n"
-#define VERSION 1u
+#define VERSION 2u
 
 typedef struct writer {
   FILE *f;
@@ -95,6 +107,7 @@ int lt_state_save(const lt_state_t *st, FILE *f) {
   lt_buf_u32le(b, VERSION);
   lt_buf_str(b, st->tz.name, strlen(st->tz.name));
   lt_buf_uvar(b, st->opts.history_cap);
+  lt_buf_svar(b, st->idem.window_ms);
   lt_buf_u64le(b, st->applied);
   lt_buf_uvar(b, st->totals.events);
   lt_buf_uvar(b, st->totals.duplicates_rejected);
@@ -178,12 +191,23 @@ int lt_state_save(const lt_state_t *st, FILE *f) {
     lt_buf_svar(b, cr->first_seen_ms);
     wmaybe(&w);
   }
-  lt_buf_uvar(b, st->event_ids.len);
-  for (size_t i = 0; i < st->event_ids.cap; i++)
-    if (st->event_ids.keys[i]) {
-      lt_buf_u64le(b, st->event_ids.keys[i]);
-      wmaybe(&w);
-    }
+  const lt__idem_t *x = &st->idem;
+  lt_buf_svar(b, x->clock_ms);
+  lt_buf_uvar(b, x->nbuf);
+  for (uint32_t k = 0; k < x->nbuf; k++) lt_buf_svar(b, x->buf[k]);
+  unsigned lg = 0;
+  while (((size_t)1 << lg) < x->cap) lg++;
+  lt_buf_u8(b, (uint8_t)(x->cap ? lg : 0));
+  lt_buf_uvar(b, x->cursor);
+  lt_buf_uvar(b, x->len);
+  size_t start = lt__idem_start(x);
+  for (size_t k = 1; k <= x->cap; k++) {
+    size_t i = (start + k) & (x->cap - 1);
+    if (!x->keys[i]) continue;
+    lt_buf_u64le(b, x->keys[i]);
+    lt_buf_svar(b, x->clock_ms - x->stamps[i]);
+    wmaybe(&w);
+  }
   int32_t d0 = st->totals.events ? st->totals.min_day : 0;
   int32_t d1 = st->totals.events ? st->totals.max_day + 1 : 0;
   if (d0 < 0) d0 = 0;
@@ -234,6 +258,38 @@ static uint32_t rd_count(lt_rd_t *r, uint64_t max) {
   return (uint32_t)v;
 }
 
+/* The idempotency index; invariants of idem.c checked as it is built. */
+static int load_idem(lt__idem_t *x, lt_rd_t *r) {
+  int64_t clock = lt_rd_svar(r);
+  uint32_t nbuf = rd_count(r, LT__IDEM_BLOCK - 1);
+  if (r->err || clock < 0 || clock > LT_TS_MAX_MS) return LT_ECORRUPT;
+  x->clock_ms = clock;
+  x->nbuf = nbuf;
+  for (uint32_t k = 0; k < nbuf; k++) {
+    x->buf[k] = lt_rd_svar(r);
+    if (x->buf[k] < 0 || x->buf[k] > LT_TS_MAX_MS || (k && x->buf[k] < x->buf[k - 1]))
+      r->err = LT_ECORRUPT;
+  }
+  unsigned lg = lt_rd_u8(r);
+  uint64_t cursor = lt_rd_uvar(r), len = lt_rd_uvar(r);
+  if (lg > 40) return LT_ECORRUPT;
+  size_t cap = lg ? (size_t)1 << lg : 0;
+  /* invariant 1 bounds the table by the entries, and each entry takes at
+   * least 9 bytes of the file: a hostile size cannot reserve memory */
+  if (r->err || (lg && cap < LT__IDEM_MIN) || len * 2 > cap ||
+      (cap > LT__IDEM_MIN && len * 8 < cap) || len > (uint64_t)(r->end - r->p) / 9 ||
+      (cap ? cursor >= cap : cursor != 0))
+    return LT_ECORRUPT;
+  int rc = lt__idem_load_begin(x, cap, (size_t)cursor);
+  for (uint64_t i = 0; i < len && !rc; i++) {
+    uint64_t key = lt_rd_u64le(r);
+    int64_t age = lt_rd_svar(r);
+    if (r->err || age > clock || age < clock - LT_TS_MAX_MS) return LT_ECORRUPT;
+    rc = lt__idem_load_put(x, key, clock - age);
+  }
+  return rc;
+}
+
 static int load_body(lt_state_t *st, lt_rd_t *r) {
   int rc;
   size_t n;
@@ -242,6 +298,7 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
   if (n != strlen(st->tz.name) || memcmp(tz, st->tz.name, n)) return LT_EVERSION;
   uint64_t hcap = lt_rd_uvar(r);
   if (hcap != st->opts.history_cap) return LT_EVERSION; /* replay instead */
+  if (lt_rd_svar(r) != st->idem.window_ms) return r->err ? LT_ECORRUPT : LT_EVERSION;
   st->applied = lt_rd_u64le(r);
   st->totals.events = lt_rd_uvar(r);
   st->totals.duplicates_rejected = lt_rd_uvar(r);
@@ -293,6 +350,9 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
     c->pop = rf64(r);
     c->pop_ts_ms = lt_rd_svar(r);
     c->last_event_ms = lt_rd_svar(r);
+    /* trending multiplies these: a NaN or an infinity would rank first */
+    if (!isfinite(c->pop) || c->pop < 0 || !isfinite(c->ratio_sum) || c->ratio_sum < 0)
+      r->err = LT_ECORRUPT;
   }
   for (uint32_t u = 0; u < count[LT_NS_USER] && !r->err; u++) {
     lt__user_t *us = lt__user(st, u);
@@ -353,15 +413,7 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
     cr->watch_ms = lt_rd_uvar(r);
     cr->first_seen_ms = lt_rd_svar(r);
   }
-  uint64_t nids = lt_rd_uvar(r);
-  if (r->err || nids > (uint64_t)(r->end - r->p) / 8) return LT_ECORRUPT;
-  if ((rc = lt_u64map_reserve(&st->event_ids, nids))) return rc;
-  for (uint64_t i = 0; i < nids; i++) {
-    uint64_t *slot, key = lt_rd_u64le(r);
-    if (!key) return LT_ECORRUPT;
-    if ((rc = lt_u64map_upsert(&st->event_ids, key, &slot, NULL))) return rc;
-    *slot = 1;
-  }
+  if ((rc = load_idem(&st->idem, r))) return rc;
   int64_t day0 = lt_rd_svar(r);
   uint32_t nd = rd_count(r, LT__MAX_DAYS);
   if (r->err || day0 < 0 || day0 + nd > LT__MAX_DAYS) return LT_ECORRUPT;

@@ -9,12 +9,14 @@
  *  - users: a chunkvec of lt__user_t, each with a ring of recent history
  *    (hcap entries at most), its follows, groups and per-day activity;
  *  - creators: a chunkvec of lt__creator_t with the creator's items;
- *  - event_ids: XXH3-64 of every applied event id (idempotency);
+ *  - idem: XXH3-64 of the event ids applied within the idempotency
+ *    window, with the event clock (idem.c);
  *  - days: platform totals per local day, an array over every day number.
  *
  * Invariants:
  *  1. for every namespace, per-id storage exists for ids [0, count);
- *  2. an event id in event_ids was applied exactly once;
+ *  2. an event id the index holds within its window was applied exactly
+ *     once since it entered the window;
  *  3. user->days is sorted by day, one entry per day; a new entry adds 1
  *     to that day's active_users;
  *  4. a user's ring holds min(events kept, hcap) entries, hhead the oldest;
@@ -31,12 +33,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The single writer's updates of fields read without its lock (state.h,
+ * "Concurrency"): relaxed atomic stores, no read-modify-write instruction
+ * (nobody else writes them). ADD is for the _Atomic fields of the public
+ * structs, PADD / PSET for plain fields of private ones read through
+ * relaxed atomic loads. */
+#define LOAD(f) atomic_load_explicit(&(f), memory_order_relaxed)
+#define SET(f, v) atomic_store_explicit(&(f), (v), memory_order_relaxed)
+#define ADD(f, d) SET(f, LOAD(f) + (d))
+#define PSET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+#define PADD(f, d) PSET(f, (f) + (d))
+#define PLOAD(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+
 void lt_state_opts_default(lt_state_opts_t *o) {
   memset(o, 0, sizeof *o);
   o->timezone = "Asia/Shanghai";
   o->history_cap = 2000;
   o->trend_half_life_s = 6 * 3600;
   o->finish_ratio = 0.9;
+  o->idem_window_ms = 7 * 86400000LL;
 }
 
 int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
@@ -51,6 +66,8 @@ int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
   if (!st->opts.history_cap) st->opts.history_cap = def.history_cap;
   if (!(st->opts.trend_half_life_s > 0)) st->opts.trend_half_life_s = def.trend_half_life_s;
   if (!(st->opts.finish_ratio > 0)) st->opts.finish_ratio = def.finish_ratio;
+  if (!st->opts.idem_window_ms) st->opts.idem_window_ms = def.idem_window_ms;
+  if (st->opts.idem_window_ms < 0) st->opts.idem_window_ms = -1;
   st->decay_per_ms = log(2.0) / (st->opts.trend_half_life_s * 1000.0);
   for (int i = 0; i < LT__STRIPES; i++) {
     pthread_mutex_init(&st->user_locks[i], NULL);
@@ -66,7 +83,7 @@ int lt_state_new(const lt_state_opts_t *opts, lt_state_t **out) {
       lt_cv_init(&st->users, sizeof(lt__user_t)) ||
       lt_cv_init(&st->creators, sizeof(lt__creator_t)))
     goto fail;
-  lt_u64map_init(&st->event_ids);
+  lt__idem_init(&st->idem, st->opts.idem_window_ms);
   /* every possible day, zeroed lazily by the kernel: only touched pages
    * become resident, and the array never moves under lock-free readers */
   if (!(st->days = calloc(LT__MAX_DAYS, sizeof *st->days))) goto fail;
@@ -95,7 +112,7 @@ void lt_state_free(lt_state_t *st) {
   lt_cv_free(&st->users);
   lt_cv_free(&st->creators);
   for (int i = 0; i < LT_NS__COUNT; i++) lt_intern_free(st->ns[i]);
-  lt_u64map_clear(&st->event_ids);
+  lt__idem_free(&st->idem);
   free(st->days);
   lt_tz_free(&st->tz);
   for (int i = 0; i < LT__STRIPES; i++) {
@@ -190,13 +207,18 @@ static double decay(const lt_state_t *st, int64_t dt_ms) {
   return dt_ms <= 0 ? 1.0 : exp(-(double)dt_ms * st->decay_per_ms);
 }
 
+/* Adds weight w at time ts_ms to an item's decayed popularity. The pair is
+ * published popularity first, time last (release), as lt_state_item_pop
+ * reads it (state.h). */
 static void pop_add(lt_state_t *st, lt_item_counters_t *c, int64_t ts_ms, double w) {
   if (w == 0) return;
-  if (ts_ms >= c->pop_ts_ms) {
-    c->pop = c->pop * decay(st, ts_ms - c->pop_ts_ms) + w;
-    c->pop_ts_ms = ts_ms;
+  int64_t t = LOAD(c->pop_ts_ms);
+  double pop = LOAD(c->pop);
+  if (ts_ms >= t) {
+    SET(c->pop, pop * decay(st, ts_ms - t) + w);
+    atomic_store_explicit(&c->pop_ts_ms, ts_ms, memory_order_release);
   } else {
-    c->pop += w * decay(st, c->pop_ts_ms - ts_ms);
+    SET(c->pop, pop + w * decay(st, t - ts_ms));
   }
 }
 
@@ -265,8 +287,8 @@ static int follow_set(lt_state_t *st, uint32_t user, uint32_t creator, int on) {
   pthread_mutex_unlock(user_lock(st, user));
   if (changed) {
     lt__creator_t *c = lt__creator(st, creator);
-    if (on) c->followers++;
-    else if (c->followers) c->followers--;
+    if (on) PADD(c->followers, 1);
+    else if (c->followers) PSET(c->followers, c->followers - 1);
   }
   return rc;
 }
@@ -310,63 +332,65 @@ static double event_pop_weight(const lt_event_t *e, double ratio) {
 
 static int apply_event(lt_state_t *st, const lt_event_t *e) {
   int rc;
-  uint64_t *slot = NULL;
   int created = 0;
   if (e->id.n) {
     uint64_t key = lt_u64map_key(lt_hash64(e->id.p, e->id.n));
-    if (lt_u64map_get(&st->event_ids, key)) {
-      st->totals.duplicates_rejected++;
+    if (lt__idem_seen(&st->idem, key)) {
+      PADD(st->totals.duplicates_rejected, 1);
       return LT_EDUPLICATE;
     }
-    if ((rc = lt_u64map_upsert(&st->event_ids, key, &slot, NULL))) return rc;
-    *slot = 1;
+    lt__idem_tick(&st->idem, e->ts_ms);
+    if ((rc = lt__idem_put(&st->idem, key))) return rc;
+  } else {
+    lt__idem_tick(&st->idem, e->ts_ms);
   }
   uint32_t uid, iid;
   if ((rc = intern(st, LT_NS_USER, e->user, &uid, NULL))) return rc;
   if ((rc = intern(st, LT_NS_ITEM, e->item, &iid, &created))) return rc;
   lt_item_meta_t *m = lt_cv_at(&st->items, iid);
   lt_item_counters_t *c = lt_cv_at(&st->counters, iid);
-  if (created) m->published_at_ms = e->ts_ms;
-  if (e->duration_ms && !m->duration_ms) m->duration_ms = e->duration_ms;
+  if (created) SET(m->published_at_ms, e->ts_ms);
+  uint32_t dur = LOAD(m->duration_ms);
+  if (e->duration_ms && !dur) SET(m->duration_ms, dur = e->duration_ms);
 
   double ratio = -1;
-  if (m->duration_ms && (e->type == LT_EV_PLAY)) ratio = (double)e->watch_ms / m->duration_ms;
+  if (dur && (e->type == LT_EV_PLAY)) ratio = (double)e->watch_ms / dur;
   int finished = ratio >= st->opts.finish_ratio;
   lt__creator_t *cr = m->creator != LT_NONE ? lt__creator(st, m->creator) : NULL;
 
   switch (e->type) {
   case LT_EV_IMPRESSION:
-    c->impressions++;
-    if (cr) cr->impressions++;
+    ADD(c->impressions, 1);
+    if (cr) PADD(cr->impressions, 1);
     break;
   case LT_EV_PLAY:
-    c->plays++;
-    c->watch_ms += e->watch_ms;
-    if (cr) cr->watch_ms += e->watch_ms;
-    if (ratio >= 0) c->ratio_sum += ratio;
-    if (finished) c->completions++;
+    ADD(c->plays, 1);
+    ADD(c->watch_ms, e->watch_ms);
+    if (cr) PADD(cr->watch_ms, e->watch_ms);
+    if (ratio >= 0) ADD(c->ratio_sum, ratio);
+    if (finished) ADD(c->completions, 1);
     break;
-  case LT_EV_LIKE: c->likes++; break;
-  case LT_EV_COMMENT: c->comments++; break;
-  case LT_EV_SHARE: c->shares++; break;
+  case LT_EV_LIKE: ADD(c->likes, 1); break;
+  case LT_EV_COMMENT: ADD(c->comments, 1); break;
+  case LT_EV_SHARE: ADD(c->shares, 1); break;
   case LT_EV_FOLLOW:
   case LT_EV_UNFOLLOW:
-    if (e->type == LT_EV_FOLLOW) c->follows++;
+    if (e->type == LT_EV_FOLLOW) ADD(c->follows, 1);
     if (m->creator != LT_NONE && (rc = follow_set(st, uid, m->creator, e->type == LT_EV_FOLLOW)))
       return rc;
     break;
-  case LT_EV_NOT_INTERESTED: c->not_interested++; break;
+  case LT_EV_NOT_INTERESTED: ADD(c->not_interested, 1); break;
   case LT_EV_PURCHASE:
-    c->purchases++;
-    c->gmv_cents += (uint64_t)e->value;
+    ADD(c->purchases, 1);
+    ADD(c->gmv_cents, (uint64_t)e->value);
     break;
-  case LT_EV_GIFT: c->gift_cents += (uint64_t)e->value; break;
-  case LT_EV_AD_IMPRESSION: c->ad_impressions++; break;
-  case LT_EV_AD_CLICK: c->ad_clicks++; break;
-  case LT_EV_AD_CONVERSION: c->ad_conversions++; break;
+  case LT_EV_GIFT: ADD(c->gift_cents, (uint64_t)e->value); break;
+  case LT_EV_AD_IMPRESSION: ADD(c->ad_impressions, 1); break;
+  case LT_EV_AD_CLICK: ADD(c->ad_clicks, 1); break;
+  case LT_EV_AD_CONVERSION: ADD(c->ad_conversions, 1); break;
   }
   pop_add(st, c, e->ts_ms, event_pop_weight(e, ratio));
-  if (e->ts_ms > c->last_event_ms) c->last_event_ms = e->ts_ms;
+  if (e->ts_ms > LOAD(c->last_event_ms)) SET(c->last_event_ms, e->ts_ms);
 
   /* the user: history, per-day activity */
   int64_t ts_s = e->ts_ms / 1000;
@@ -399,31 +423,32 @@ static int apply_event(lt_state_t *st, const lt_event_t *e) {
 
   lt_day_totals_t *d = lt__state_day(st, day);
   if (d) {
-    d->events++;
-    d->active_users += new_day;
-    d->new_users += new_user;
-    d->watch_ms += watch;
+    PADD(d->events, 1);
+    PADD(d->active_users, new_day);
+    PADD(d->new_users, new_user);
+    PADD(d->watch_ms, watch);
     switch (e->type) {
-    case LT_EV_IMPRESSION: d->impressions++; break;
+    case LT_EV_IMPRESSION: PADD(d->impressions, 1); break;
     case LT_EV_PLAY:
-      d->plays++;
-      d->completions += finished;
+      PADD(d->plays, 1);
+      PADD(d->completions, finished);
       break;
-    case LT_EV_LIKE: d->likes++; break;
-    case LT_EV_SHARE: d->shares++; break;
-    case LT_EV_FOLLOW: d->follows++; break;
+    case LT_EV_LIKE: PADD(d->likes, 1); break;
+    case LT_EV_SHARE: PADD(d->shares, 1); break;
+    case LT_EV_FOLLOW: PADD(d->follows, 1); break;
     case LT_EV_PURCHASE:
-      d->purchases++;
-      d->gmv_cents += (uint64_t)e->value;
+      PADD(d->purchases, 1);
+      PADD(d->gmv_cents, (uint64_t)e->value);
       break;
-    case LT_EV_GIFT: d->gift_cents += (uint64_t)e->value; break;
+    case LT_EV_GIFT: PADD(d->gift_cents, (uint64_t)e->value); break;
     }
   }
-  st->totals.events++;
-  if (!st->totals.min_ts_ms || e->ts_ms < st->totals.min_ts_ms) st->totals.min_ts_ms = e->ts_ms;
-  if (e->ts_ms > st->totals.max_ts_ms) st->totals.max_ts_ms = e->ts_ms;
-  if (day < st->totals.min_day) st->totals.min_day = day;
-  if (day > st->totals.max_day) st->totals.max_day = day;
+  lt_state_totals_t *t = &st->totals;
+  PADD(t->events, 1);
+  if (!t->min_ts_ms || e->ts_ms < t->min_ts_ms) PSET(t->min_ts_ms, e->ts_ms);
+  if (e->ts_ms > t->max_ts_ms) PSET(t->max_ts_ms, e->ts_ms);
+  if (day < t->min_day) PSET(t->min_day, day);
+  if (day > t->max_day) PSET(t->max_day, day);
   return LT_OK;
 }
 
@@ -446,22 +471,22 @@ static int apply_item(lt_state_t *st, const lt_item_rec_t *r) {
   m->creator = cid;
   m->kind = r->kind;
   m->aigc = r->aigc;
-  m->deleted = 0;
+  SET(m->deleted, 0);
   m->in_catalog = 1;
-  if (r->duration_ms) m->duration_ms = r->duration_ms;
+  if (r->duration_ms) SET(m->duration_ms, r->duration_ms);
   memcpy(m->tags, tags, r->ntags * sizeof *tags);
   m->ntags = r->ntags;
   m->product = prod;
   m->price_cents = r->price_cents;
   /* the publish time: as given; else, for an item first seen now, the time
    * of the put (an item seen first in events keeps its first event time) */
-  if (r->published_at_ms) m->published_at_ms = r->published_at_ms;
-  else if (created || !m->published_at_ms) m->published_at_ms = r->ts_ms;
+  if (r->published_at_ms) SET(m->published_at_ms, r->published_at_ms);
+  else if (created || !LOAD(m->published_at_ms)) SET(m->published_at_ms, r->ts_ms);
   m->live_start_ms = r->live_start_ms;
   m->live_end_ms = r->live_end_ms;
   lt__creator_t *c = lt__creator(st, cid);
-  if (m->published_at_ms && (!c->first_seen_ms || m->published_at_ms < c->first_seen_ms))
-    c->first_seen_ms = m->published_at_ms;
+  int64_t pub = LOAD(m->published_at_ms);
+  if (pub && (!c->first_seen_ms || pub < c->first_seen_ms)) PSET(c->first_seen_ms, pub);
   return LT_OK;
 }
 
@@ -497,7 +522,7 @@ int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn) {
     break;
   case LT_REC_ITEM_DEL:
     if (lt_intern_find(st->ns[LT_NS_ITEM], rec->u.del.id.p, rec->u.del.id.n, &a) == LT_OK)
-      ((lt_item_meta_t *)lt_cv_at(&st->items, a))->deleted = 1;
+      SET(((lt_item_meta_t *)lt_cv_at(&st->items, a))->deleted, 1);
     break;
   case LT_REC_USER_PUT:
     rc = apply_user(st, &rec->u.user);
@@ -505,7 +530,8 @@ int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn) {
   case LT_REC_CREATOR_PUT: {
     int created;
     if ((rc = intern(st, LT_NS_CREATOR, rec->u.creator.id, &a, &created))) break;
-    if (rec->u.creator.created_at_ms) lt__creator(st, a)->first_seen_ms = rec->u.creator.created_at_ms;
+    if (rec->u.creator.created_at_ms)
+      PSET(lt__creator(st, a)->first_seen_ms, rec->u.creator.created_at_ms);
     break;
   }
   case LT_REC_FOLLOW:
@@ -518,7 +544,7 @@ int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn) {
   default:
     return LT_EINVAL;
   }
-  if (rc == LT_OK) st->totals.records++;
+  if (rc == LT_OK) PADD(st->totals.records, 1);
   (void)lsn;
   return rc;
 }
@@ -532,7 +558,14 @@ uint64_t lt_state_applied(const lt_state_t *st) {
 
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {
   if (!id.n) return 0;
-  return lt_u64map_get(&st->event_ids, lt_u64map_key(lt_hash64(id.p, id.n))) != NULL;
+  return lt__idem_seen(&st->idem, lt_u64map_key(lt_hash64(id.p, id.n)));
+}
+
+void lt_state_idem_info(const lt_state_t *st, lt_idem_info_t *out) {
+  out->ids = st->idem.len;
+  out->slots = st->idem.cap;
+  out->clock_ms = st->idem.clock_ms;
+  out->window_ms = st->idem.window_ms;
 }
 
 /* ---- readers ------------------------------------------------------- */
@@ -548,7 +581,20 @@ const lt_item_counters_t *lt_state_item_counters(const lt_state_t *st, uint32_t 
 double lt_state_item_pop(const lt_state_t *st, uint32_t item, int64_t now_ms) {
   const lt_item_counters_t *c = lt_state_item_counters(st, item);
   if (!c) return 0;
-  return c->pop * decay(st, now_ms - c->pop_ts_ms);
+  int64_t t = atomic_load_explicit(&c->pop_ts_ms, memory_order_acquire);
+  return LOAD(c->pop) * decay(st, now_ms - t);
+}
+
+int lt_state_item_counters_copy(const lt_state_t *st, uint32_t item, lt_item_counters_t *out) {
+  const lt_item_counters_t *c = lt_state_item_counters(st, item);
+  if (!c) return LT_ENOTFOUND;
+#define COPY(f) SET(out->f, LOAD(c->f));
+  COPY(impressions) COPY(plays) COPY(watch_ms) COPY(completions) COPY(likes) COPY(comments)
+  COPY(shares) COPY(follows) COPY(not_interested) COPY(purchases) COPY(gmv_cents)
+  COPY(gift_cents) COPY(ad_impressions) COPY(ad_clicks) COPY(ad_conversions) COPY(ratio_sum)
+  COPY(pop) COPY(pop_ts_ms) COPY(last_event_ms)
+#undef COPY
+  return LT_OK;
 }
 
 size_t lt_state_creator_items(lt_state_t *st, uint32_t creator, uint32_t *out, size_t max) {
@@ -564,11 +610,14 @@ size_t lt_state_creator_items(lt_state_t *st, uint32_t creator, uint32_t *out, s
 int lt_state_creator_info(const lt_state_t *st, uint32_t creator, lt_creator_info_t *out) {
   if (creator >= lt_cv_len(&st->creators)) return LT_ENOTFOUND;
   const lt__creator_t *c = lt__creator(st, creator);
-  out->followers = c->followers;
+  pthread_mutex_t *l = &((lt_state_t *)st)->creator_locks[creator % LT__STRIPES];
+  pthread_mutex_lock(l); /* the item list's length changes under it */
   out->items = c->nitems;
-  out->impressions = c->impressions;
-  out->watch_ms = c->watch_ms;
-  out->first_seen_ms = c->first_seen_ms;
+  pthread_mutex_unlock(l);
+  out->followers = PLOAD(c->followers);
+  out->impressions = PLOAD(c->impressions);
+  out->watch_ms = PLOAD(c->watch_ms);
+  out->first_seen_ms = PLOAD(c->first_seen_ms);
   return LT_OK;
 }
 
@@ -631,7 +680,13 @@ const lt_tz_t *lt_state_tz(const lt_state_t *st) { return &st->tz; }
 
 void lt_state_day_totals(const lt_state_t *st, int32_t day, lt_day_totals_t *out) {
   memset(out, 0, sizeof *out);
-  if (day >= 0 && day < LT__MAX_DAYS) *out = st->days[day];
+  if (day < 0 || day >= LT__MAX_DAYS) return;
+  const lt_day_totals_t *d = &st->days[day];
+#define COPY(f) out->f = PLOAD(d->f);
+  COPY(active_users) COPY(new_users) COPY(events) COPY(impressions) COPY(plays)
+  COPY(completions) COPY(likes) COPY(shares) COPY(follows) COPY(watch_ms) COPY(purchases)
+  COPY(gmv_cents) COPY(gift_cents)
+#undef COPY
 }
 
 void lt_state_user_day(const lt_state_t *st, uint32_t user, int32_t day, uint64_t *watch_ms,
@@ -670,7 +725,12 @@ void lt_state_each_user_day(const lt_state_t *st, int32_t from, int32_t to,
 }
 
 void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out) {
-  *out = st->totals;
+  const lt_state_totals_t *t = &st->totals;
+  memset(out, 0, sizeof *out);
+#define COPY(f) out->f = PLOAD(t->f);
+  COPY(events) COPY(duplicates_rejected) COPY(records) COPY(min_ts_ms) COPY(max_ts_ms)
+  COPY(min_day) COPY(max_day)
+#undef COPY
   if (!out->events) out->min_day = out->max_day = 0;
   out->users = lt_cv_len(&st->users);
   out->items = lt_cv_len(&st->items);
@@ -680,7 +740,7 @@ void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out) {
 size_t lt_state_bytes(const lt_state_t *st) {
   size_t b = sizeof *st + lt_cv_bytes(&st->items) + lt_cv_bytes(&st->counters) +
              lt_cv_bytes(&st->users) + lt_cv_bytes(&st->creators) +
-             st->event_ids.cap * 16;
+             st->idem.cap * (sizeof *st->idem.keys + sizeof *st->idem.stamps);
   for (int i = 0; i < LT_NS__COUNT; i++) b += lt_intern_bytes(st->ns[i]);
   uint32_t nu = lt_cv_len(&st->users);
   for (uint32_t u = 0; u < nu; u++) {

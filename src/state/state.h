@@ -11,12 +11,24 @@
  * lt_state_apply and snapshot writing); any number of concurrent readers.
  * Readers never take the writer's lock:
  *  - id lookups are lock-free (core/intern.h);
- *  - item metadata and counters live in arrays whose elements never move;
- *    their fields are word-sized and read without locks (a reader may see
- *    a counter one event old);
+ *  - item metadata and counters live in arrays whose elements never move.
+ *    The fields the event path changes are C11 atomics: every counter,
+ *    and the metadata's deleted, duration_ms and published_at_ms. The
+ *    writer stores them with relaxed atomic stores, a reader's plain read
+ *    is an atomic load (on x86-64 both are plain moves: no cost); a reader
+ *    may see a counter one event old, never a torn or invented value.
+ *    pop and pop_ts_ms change together: read them through
+ *    lt_state_item_pop, which pairs them (see there for the bound);
+ *  - the other metadata fields (creator, kind, tags, product, price, live
+ *    window) change only on an item put, as several plain stores: a read
+ *    racing a put of the same item may mix old and new values of them;
  *  - per-user and per-creator lists that can be reallocated (history,
  *    follows, groups, a creator's items) are guarded by striped mutexes
- *    held only while copying; lt_state_user_* functions copy out.
+ *    held only while copying; lt_state_user_* functions copy out;
+ *  - totals, day totals and creator counters are copied out by
+ *    lt_state_totals / lt_state_day_totals / lt_state_creator_info with
+ *    relaxed atomic loads, field by field (a copy may mix fields of two
+ *    consecutive events).
  */
 #ifndef LT_STATE_STATE_H
 #define LT_STATE_STATE_H
@@ -24,6 +36,7 @@
 #include "core/clock.h"
 #include "state/record.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +50,9 @@ typedef struct lt_state_opts {
   uint32_t history_cap;     /* per-user recent history length; default 2000 */
   double trend_half_life_s; /* popularity half life; default 6 hours */
   double finish_ratio;      /* watch ratio counted as a completion; default 0.9 */
+  /* how long an event id is remembered for idempotency, on the event
+   * clock (see lt_state_event_seen); 0 = default 7 days, < 0 = for ever */
+  int64_t idem_window_ms;
 } lt_state_opts_t;
 
 void lt_state_opts_default(lt_state_opts_t *o);
@@ -59,8 +75,21 @@ int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn);
 void lt_state_set_applied(lt_state_t *st, uint64_t end);
 uint64_t lt_state_applied(const lt_state_t *st);
 
-/* 1 when an event with this id was already applied. */
+/* 1 when an event with this id was applied within the idempotency
+ * window: while the event clock stood at most opts.idem_window_ms behind
+ * where it stands now. The event clock is the lower median of the event
+ * times of each block of 64 events, never moving back; it is a function of
+ * the log, so replays answer alike. Ids older than the window are
+ * forgotten (a duplicate of one is applied again). */
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id);
+
+typedef struct lt_idem_info {
+  uint64_t ids;      /* ids held, including expired ones not yet swept */
+  uint64_t slots;    /* table size; bytes held = 16 x slots */
+  int64_t clock_ms;  /* the event clock */
+  int64_t window_ms; /* < 0: for ever */
+} lt_idem_info_t;
+void lt_state_idem_info(const lt_state_t *st, lt_idem_info_t *out);
 
 /* ---- ids ------------------------------------------------------------- */
 
@@ -78,32 +107,46 @@ uint32_t lt_state_count(const lt_state_t *st, lt_ns_t ns);
 typedef struct lt_item_meta {
   uint32_t creator; /* LT_NONE when unknown */
   uint8_t kind;     /* lt_item_kind_t */
-  uint8_t aigc, deleted, in_catalog; /* in_catalog: put through the API */
-  uint32_t duration_ms;              /* 0 = unknown */
+  uint8_t aigc;
+  _Atomic uint8_t deleted;
+  uint8_t in_catalog;           /* put through the API */
+  _Atomic uint32_t duration_ms; /* 0 = unknown */
   uint32_t ntags;
   uint32_t tags[LT_MAX_TAGS]; /* LT_NS_TAG ids */
   uint32_t product;           /* LT_NS_PRODUCT id or LT_NONE */
   int64_t price_cents;
-  int64_t published_at_ms; /* from the catalog, else first event time */
+  _Atomic int64_t published_at_ms; /* from the catalog, else first event time */
   int64_t live_start_ms, live_end_ms;
 } lt_item_meta_t;
 
+/* Every field atomic (see "Concurrency" above); copy one out with
+ * lt_state_item_counters_copy, not by struct assignment. */
 typedef struct lt_item_counters {
-  uint64_t impressions, plays, watch_ms, completions;
-  uint64_t likes, comments, shares, follows, not_interested;
-  uint64_t purchases, gmv_cents, gift_cents;
-  uint64_t ad_impressions, ad_clicks, ad_conversions;
-  double ratio_sum; /* sum of watch ratios over plays with a known duration */
-  double pop;       /* time-decayed popularity at pop_ts_ms */
-  int64_t pop_ts_ms;
-  int64_t last_event_ms;
+  _Atomic uint64_t impressions, plays, watch_ms, completions;
+  _Atomic uint64_t likes, comments, shares, follows, not_interested;
+  _Atomic uint64_t purchases, gmv_cents, gift_cents;
+  _Atomic uint64_t ad_impressions, ad_clicks, ad_conversions;
+  _Atomic double ratio_sum; /* sum of watch ratios over plays with a known duration */
+  _Atomic double pop;       /* time-decayed popularity at pop_ts_ms */
+  _Atomic int64_t pop_ts_ms;
+  _Atomic int64_t last_event_ms;
 } lt_item_counters_t;
 
 /* Pointers into the state's arrays: valid for the state's life; fields may
  * change under a concurrent writer. NULL when id is out of range. */
 const lt_item_meta_t *lt_state_item(const lt_state_t *st, uint32_t item);
 const lt_item_counters_t *lt_state_item_counters(const lt_state_t *st, uint32_t item);
-/* Popularity decayed to time now_ms. */
+/* Copies an item's counters field by field (relaxed atomic loads) into
+ * *out; LT_ENOTFOUND when item is out of range. */
+int lt_state_item_counters_copy(const lt_state_t *st, uint32_t item, lt_item_counters_t *out);
+/* Popularity decayed to time now_ms. Under a concurrent writer the pair
+ * (pop, pop_ts_ms) is read time first (acquire) and popularity second,
+ * the writer storing popularity first and time last (release): a reader
+ * that sees the new time sees the new popularity. So a racing read never
+ * reports more than the item's current popularity; it may report less —
+ * the new popularity decayed from the previous event's time, i.e. at worst
+ * short by the decay between the item's last two events — for that one
+ * read. */
 double lt_state_item_pop(const lt_state_t *st, uint32_t item, int64_t now_ms);
 
 /* Copies up to max ids of a creator's items (newest last) into out; returns

@@ -42,6 +42,39 @@ typedef struct lt__creator {
   int64_t first_seen_ms;
 } lt__creator_t;
 
+/* The idempotency index (idem.c, whose design note has the promise, the
+ * event clock and the invariants). Written by the single writer only. */
+#define LT__IDEM_BLOCK 64 /* events per sample of the event clock */
+#define LT__IDEM_SWEEP 16 /* slots examined for expiry per event */
+#define LT__IDEM_MIN 16   /* smallest table */
+typedef struct lt__idem {
+  uint64_t *keys;  /* 0 = empty slot */
+  int64_t *stamps; /* event clock when the id was applied */
+  size_t cap, len, cursor;
+  int64_t window_ms; /* < 0: never forget */
+  int64_t clock_ms;  /* the event clock */
+  uint32_t nbuf;     /* event times of the current block, sorted */
+  int64_t buf[LT__IDEM_BLOCK];
+} lt__idem_t;
+
+void lt__idem_init(lt__idem_t *x, int64_t window_ms);
+void lt__idem_free(lt__idem_t *x);
+/* 1 when key was applied within the window. */
+int lt__idem_seen(const lt__idem_t *x, uint64_t key);
+/* Records key as applied now (stamp = lt__idem_now). LT_OK or LT_ENOMEM. */
+int lt__idem_put(lt__idem_t *x, uint64_t key);
+/* One event of time ts_ms is being applied: clock sample, expiry sweep. */
+void lt__idem_tick(lt__idem_t *x, int64_t ts_ms);
+/* The stamp an id applied now gets. */
+int64_t lt__idem_now(const lt__idem_t *x);
+/* Snapshots: the table is written in slot order from the slot after
+ * lt__idem_start() (an empty one) round to it; inserting the keys in that
+ * order into a table of the same cap rebuilds the very same layout. */
+size_t lt__idem_start(const lt__idem_t *x);
+int lt__idem_load_begin(lt__idem_t *x, size_t cap, size_t cursor);
+/* LT_ECORRUPT for key 0, a key already there or a table over half full. */
+int lt__idem_load_put(lt__idem_t *x, uint64_t key, int64_t stamp);
+
 struct lt_state {
   lt_state_opts_t opts;
   lt_tz_t tz;
@@ -50,7 +83,7 @@ struct lt_state {
   lt_chunkvec_t counters; /* lt_item_counters_t */
   lt_chunkvec_t users;    /* lt__user_t */
   lt_chunkvec_t creators; /* lt__creator_t */
-  lt_u64map_t event_ids;  /* XXH3 of event id -> 1 */
+  lt__idem_t idem;        /* event ids applied within the window */
   lt_day_totals_t *days;  /* days[d] for every local day d < LT__MAX_DAYS */
   lt_state_totals_t totals;
   uint64_t applied; /* log offset applied up to */

@@ -324,7 +324,7 @@ int lt_stats_item(lt_state_t *st, const lt_stats_t *s, uint32_t item, lt_stats_i
   out->aigc = m->aigc;
   out->deleted = m->deleted;
   out->kind = m->kind;
-  out->c = *c; /* may be one event old under a concurrent writer */
+  lt_state_item_counters_copy(st, item, &out->c); /* may be one event old */
   out->completion_rate = ratio(out->c.completions, out->c.plays);
   out->like_rate =
       out->c.impressions ? 1000.0 * (double)out->c.likes / (double)out->c.impressions : 0;

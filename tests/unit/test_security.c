@@ -4,7 +4,8 @@
  *  1. the data directory and everything laotie creates in it are private:
  *     directories 0700, files 0600, even with umask 000 (modes are set
  *     explicitly, not inherited) — store, log, snapshots, the generated
- *     API key, models (after `laotie serve` trained at start);
+ *     API key, models (after `laotie serve` trained at start); and the
+ *     library alone, without the CLI's umask, creates models private too;
  *  2. keys are compared exactly (the compare is constant-time in
  *     server.c; behaviourally: the key, and only the key, opens writes —
  *     not a prefix, not the key plus a byte, not one byte changed at
@@ -18,15 +19,22 @@
  *  4. per-key rate limits: one key over its budget gets 429 with
  *     Retry-After while another principal is still served;
  *  5. request and batch limits: 413 for a body over max_body and for a
- *     batch over max_batch, 400 for an id over max_id;
+ *     batch over max_batch, 400 for an id over max_id; a body declared
+ *     over max_body is answered 413 before it is read (the client that
+ *     declares 1 GB and sends 8 KB gets its answer and a closed
+ *     connection), a chunked one as soon as it passes the limit, and
+ *     other clients are served meanwhile;
  *  6. no request reaches the file system by a path it names: ids full of
  *     "../" are stored as ids, and no file appears for them;
  *  7. a malformed or hostile snapshot is rejected, never trusted: a
  *     garbage file under a newer snapshot name is skipped (the store
- *     replays the log instead); a well-checksummed snapshot whose totals
- *     point the day range outside the days written is LT_ECORRUPT
+ *     replays the log instead); a well-checksummed snapshot is LT_ECORRUPT
+ *     when its totals point the day range outside the days written
  *     (regression: lt_state_save then read far outside days[] — see
- *     fuzz/regressions/snapshot/).
+ *     fuzz/regressions/snapshot/), when an item's popularity is not a
+ *     finite non-negative number, or when its idempotency table is
+ *     oversized, over half full or holds a key twice; format version 1 is
+ *     LT_EVERSION (replay).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,12 +51,17 @@
 #include "state/state.h"
 #include "state/store.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -272,6 +285,38 @@ static void data_directory_is_private_even_with_umask_000(void **state) {
   free(work);
 }
 
+static void models_are_private_without_the_cli_umask(void **state) {
+  /* `laotie` sets umask 077, which hid the model files' own modes (0644,
+   * directories 0755): the library, embedded or called by another
+   * program, must create them private itself */
+  (void)state;
+  char *work = lt_test_tmpdir("sec");
+  char data[1024], models[1100];
+  snprintf(data, sizeof data, "%s/data", work);
+  snprintf(models, sizeof models, "%s/models", data);
+  mode_t old = umask(0);
+  seed_store(data);
+  lt_store_t *s;
+  assert_int_equal(lt_store_open(data, NULL, &s, NULL), 0);
+  lt_feed_opts_t fo;
+  lt_feed_opts_default(&fo);
+  lt_feed_t *f;
+  assert_int_equal(lt_feed_new(lt_store_state(s), &fo, models, &f), 0);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
+  assert_int_equal(lt_feed_save_ranker(f), 0);
+  lt_feed_free(f);
+  assert_int_equal(lt_store_close(s, 1), 0);
+  umask(old);
+  walk_t w = {0, 0, 0};
+  check_modes(data, &w);
+  fprintf(stderr, "in-process, umask 000: %zu directories, %zu files checked\n", w.dirs, w.files);
+  assert_true(w.dirs >= 4);  /* data, log, snapshots, models, a model version */
+  assert_true(w.files >= 5); /* LOCK, a segment, a snapshot, model files, ranker */
+  assert_int_equal(w.bad, 0);
+  lt_test_rmdir(work);
+  free(work);
+}
+
 /* ---- 2, 4, 5, 6: in-process server ---------------------------------- */
 
 typedef struct env {
@@ -399,6 +444,146 @@ static void request_batch_and_id_limits_hold(void **state) {
   free(big);
 }
 
+/* ---- 5b: an over-limit body is refused before it is sent ----------- */
+
+static int connect_port(unsigned port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* Sends all of p; 0, or -1 once the server has closed the connection. */
+static int send_some(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+    if (w <= 0) return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads one answer (head + Content-Length body) or until close/timeout;
+ * returns what arrived (malloc'd, NUL-terminated). *closed is 1 when the
+ * server then closed the connection (EOF or reset within the timeout). */
+static char *read_answer(int fd, int timeout_ms, int *closed) {
+  size_t cap = 65536, len = 0;
+  char *buf = calloc(1, cap + 1);
+  *closed = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) break;
+    ssize_t r = recv(fd, buf + len, cap - len, 0);
+    if (r <= 0) {
+      *closed = 1;
+      break;
+    }
+    len += (size_t)r;
+    buf[len] = 0;
+    if (len == cap) break;
+  }
+  return buf;
+}
+
+static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
+  env_t *e = *state; /* max_body 4096 */
+  char head[512], kb[1024], *out = NULL;
+  memset(kb, 'x', sizeof kb);
+  /* 1. Content-Length 1 GB, then 8 KB of it: the answer comes while the
+   * client still owes 1 GB, and the server closes the connection */
+  int fd = connect_port(e->port);
+  int hn = snprintf(head, sizeof head,
+                    "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                    "Content-Type: application/json\r\nContent-Length: %llu\r\n\r\n",
+                    1ULL << 30);
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  for (int i = 0; i < 8; i++)
+    if (send_some(fd, kb, sizeof kb)) break; /* the server may close first */
+  /* another client is served meanwhile (the hostile connection is open) */
+  assert_int_equal(http(e->port, "GET", "/healthz", NULL, NULL, &out), 200);
+  free(out);
+  int closed;
+  char *ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  fprintf(stderr, "answer to a declared 1 GB body: %.40s...\n", ans);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_non_null(strstr(ans, "body_too_large"));
+  assert_true(closed);
+  free(ans);
+
+  /* 2. with Expect: 100-continue the client never sends a byte of body:
+   * it gets the 413 instead of the 100 */
+  fd = connect_port(e->port);
+  hn = snprintf(head, sizeof head,
+                "PUT /v1/items/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                "Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n");
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_null(strstr(ans, "100 Continue"));
+  free(ans);
+
+  /* 2b. any method: a DELETE declaring a body over the limit, with the
+   * next request pipelined behind its first bytes, is refused alike */
+  fd = connect_port(e->port);
+  hn = snprintf(head, sizeof head,
+                "DELETE /v1/items/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                "Content-Length: 999999999\r\n\r\nxxxxGET /healthz HTTP/1.1\r\n\r\n");
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_null(strstr(ans + 12, "HTTP/1.1")); /* nothing after it: closed */
+  assert_true(closed);
+  free(ans);
+
+  /* 3. chunked (no declared size): the 413 comes once the limit is
+   * passed; the body's last chunk is never sent, so any answer is early */
+  fd = connect_port(e->port);
+  hn = snprintf(head, sizeof head,
+                "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                "Transfer-Encoding: chunked\r\n\r\n");
+  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  char chunk[sizeof kb + 16];
+  int cn = snprintf(chunk, sizeof chunk, "%zx\r\n", sizeof kb);
+  memcpy(chunk + cn, kb, sizeof kb);
+  memcpy(chunk + cn + sizeof kb, "\r\n", 2);
+  size_t sent = 0, cap = (size_t)64 << 20;
+  while (sent < cap) {
+    if (send_some(fd, chunk, (size_t)cn + sizeof kb + 2)) break; /* closed by the server */
+    sent += sizeof kb;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, sent >= 4096 ? 20 : 0) > 0) break; /* the answer is there */
+  }
+  assert_int_equal(http(e->port, "GET", "/healthz", NULL, NULL, &out), 200);
+  free(out);
+  ans = read_answer(fd, 10000, &closed);
+  close(fd);
+  fprintf(stderr, "chunked: 413 after %zu body bytes sent (limit 4096)\n", sent);
+  assert_true(sent < cap);
+  assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
+  assert_non_null(strstr(ans, "body_too_large"));
+  assert_true(closed);
+  free(ans);
+
+  /* writes still work for everyone, the refused bodies stored nothing */
+  assert_int_equal(http(e->port, "POST", "/v1/events", AUTH,
+                        "{\"user\": \"u1\", \"item\": \"v1\", \"type\": \"play\"}", &out),
+                   200);
+  free(out);
+  lt_state_totals_t t;
+  lt_state_totals(lt_store_state(e->store), &t);
+  assert_int_equal(t.events, 1);
+}
+
 static size_t count_files(const char *dir, const char *name_part) {
   DIR *d = opendir(dir);
   if (!d) return 0;
@@ -520,52 +705,129 @@ static void a_garbage_snapshot_is_skipped_and_the_log_replayed(void **state) {
   free(dir);
 }
 
-static void a_checksummed_snapshot_with_hostile_day_totals_is_rejected(void **state) {
-  (void)state;
-  /* the body of an empty state, with totals claiming one event on days
-   * -2000000..0 (fuzz/regressions/snapshot/totals-days-out-of-range) */
+/* A checksummed snapshot (format version 2, default options) of a state
+ * with no events, or of one item "v1" whose popularity is pop; hostile
+ * values go where the parameters say. idem_keys: the idempotency table's
+ * keys (log2 size idem_lg). */
+typedef struct snap_spec {
+  uint32_t version;
+  uint64_t events;
+  int64_t min_day;
+  int item;
+  double pop;
+  unsigned idem_lg;
+  uint64_t idem_keys[4];
+  unsigned nkeys;
+} snap_spec_t;
+
+static int load_spec(const snap_spec_t *sp) {
   lt_buf_t b;
   lt_buf_init(&b);
   lt_buf_put(&b, "LTSNAP1\n", 8);
-  lt_buf_u32le(&b, 1);
+  lt_buf_u32le(&b, sp->version);
   lt_buf_str(&b, "Asia/Shanghai", 13);
-  lt_buf_uvar(&b, 2000);     /* history_cap (the default) */
-  lt_buf_u64le(&b, 0);       /* applied */
-  lt_buf_uvar(&b, 1);        /* events */
-  lt_buf_uvar(&b, 0);        /* duplicates */
-  lt_buf_uvar(&b, 1);        /* records */
-  lt_buf_svar(&b, 0);        /* min_ts_ms */
-  lt_buf_svar(&b, 0);        /* max_ts_ms */
-  lt_buf_svar(&b, -2000000); /* min_day */
-  lt_buf_svar(&b, 0);        /* max_day */
-  for (int ns = 0; ns < 6; ns++)
-    lt_buf_uvar(&b, 0);
-  lt_buf_uvar(&b, 0); /* event ids */
+  lt_buf_uvar(&b, 2000);                /* history_cap (the default) */
+  lt_buf_svar(&b, 7 * 86400000LL);      /* idempotency window (the default) */
+  lt_buf_u64le(&b, 0);                  /* applied */
+  lt_buf_uvar(&b, sp->events);          /* events */
+  lt_buf_uvar(&b, 0);                   /* duplicates */
+  lt_buf_uvar(&b, sp->events);          /* records */
+  lt_buf_svar(&b, 0);                   /* min_ts_ms */
+  lt_buf_svar(&b, 0);                   /* max_ts_ms */
+  lt_buf_svar(&b, sp->min_day);         /* min_day */
+  lt_buf_svar(&b, 0);                   /* max_day */
+  for (int ns = 0; ns < 6; ns++) {      /* user, item, creator, tag, group, product */
+    lt_buf_uvar(&b, ns == 1 && sp->item);
+    if (ns == 1 && sp->item) lt_buf_str(&b, "v1", 2);
+  }
+  if (sp->item) { /* meta: no creator, video, no flags, ..., then counters */
+    lt_buf_uvar(&b, 0), lt_buf_u8(&b, 0), lt_buf_u8(&b, 0), lt_buf_uvar(&b, 0);
+    lt_buf_uvar(&b, 0), lt_buf_uvar(&b, 0);
+    for (int k = 0; k < 4; k++) lt_buf_svar(&b, 0); /* price, published, live */
+    for (int k = 0; k < 15; k++) lt_buf_uvar(&b, 0);
+    uint64_t u;
+    double ratio = 0;
+    memcpy(&u, &ratio, 8), lt_buf_u64le(&b, u);
+    memcpy(&u, &sp->pop, 8), lt_buf_u64le(&b, u);
+    lt_buf_svar(&b, 0), lt_buf_svar(&b, 0); /* pop_ts_ms, last_event_ms */
+  }
+  lt_buf_svar(&b, 0);                 /* event clock */
+  lt_buf_uvar(&b, 0);                 /* clock samples */
+  lt_buf_u8(&b, (uint8_t)sp->idem_lg); /* log2 table size */
+  lt_buf_uvar(&b, 0);                 /* sweep cursor */
+  lt_buf_uvar(&b, sp->nkeys);
+  for (unsigned k = 0; k < sp->nkeys; k++) lt_buf_u64le(&b, sp->idem_keys[k]), lt_buf_svar(&b, 0);
   lt_buf_svar(&b, 0); /* first day */
   lt_buf_uvar(&b, 0); /* days */
   lt_buf_u64le(&b, XXH3_64bits(b.p, b.len));
   assert_int_equal(b.err, 0);
   lt_state_t *st = NULL;
   int rc = lt_state_load(b.p, b.len, NULL, &st);
-  if (rc == LT_OK) { /* what the bug did next: read far outside days[] */
-    fprintf(stderr, "a snapshot with days -2000000..0 loaded; saving it would crash\n");
-    lt_state_free(st);
-  }
-  assert_int_equal(rc, LT_ECORRUPT);
+  if (rc == LT_OK) lt_state_free(st);
   lt_buf_free(&b);
+  return rc;
+}
+
+static void checksummed_snapshots_with_hostile_values_are_rejected(void **state) {
+  (void)state;
+  snap_spec_t ok = {.version = 2, .pop = 2.5, .idem_lg = 4, .idem_keys = {11, 12}, .nkeys = 2};
+  /* the control: the builder writes a snapshot that loads */
+  assert_int_equal(load_spec(&ok), LT_OK);
+  ok.item = 1;
+  assert_int_equal(load_spec(&ok), LT_OK);
+
+  /* totals claiming one event on days -2000000..0: the save that follows
+   * read 200 MB before days[] (fuzz/regressions/snapshot/
+   * totals-days-out-of-range) */
+  snap_spec_t h = ok;
+  h.item = 0, h.events = 1, h.min_day = -2000000;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+
+  /* popularity that is not a finite non-negative number: trending would
+   * rank the item first for ever (NaN compares false both ways) */
+  const double bad_pop[] = {NAN, INFINITY, -INFINITY, -1.0};
+  for (size_t k = 0; k < sizeof bad_pop / sizeof *bad_pop; k++) {
+    h = ok;
+    h.pop = bad_pop[k];
+    assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  }
+
+  /* the idempotency table: a size that would reserve 16 TB for no entry,
+   * a key twice, the reserved empty key, a table over half full */
+  h = ok;
+  h.idem_lg = 40, h.nkeys = 0;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  h = ok;
+  h.idem_keys[1] = h.idem_keys[0];
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  h = ok;
+  h.idem_keys[1] = 0;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+  h = ok;
+  h.idem_lg = 2;
+  assert_int_equal(load_spec(&h), LT_ECORRUPT);
+
+  /* version 1 (before the idempotency window) is not trusted: the store
+   * replays the log instead */
+  h = ok;
+  h.version = 1;
+  assert_int_equal(load_spec(&h), LT_EVERSION);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(data_directory_is_private_even_with_umask_000),
+      cmocka_unit_test(models_are_private_without_the_cli_umask),
       cmocka_unit_test_setup_teardown(only_the_exact_key_opens_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(one_key_over_its_rate_gets_429_others_are_served, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(request_batch_and_id_limits_hold, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_declared_huge_body_gets_413_before_it_is_sent, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(ids_that_look_like_paths_stay_ids, setup, teardown),
       cmocka_unit_test(the_key_is_never_logged_nor_echoed),
       cmocka_unit_test(a_garbage_snapshot_is_skipped_and_the_log_replayed),
-      cmocka_unit_test(a_checksummed_snapshot_with_hostile_day_totals_is_rejected),
+      cmocka_unit_test(checksummed_snapshots_with_hostile_values_are_rejected),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

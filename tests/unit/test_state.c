@@ -1,7 +1,10 @@
 /*
  * test_state.c — applying records: counters, histories, days, follows,
- * idempotency, the record codec, and snapshots (save/load equality, hostile
- * snapshot files rejected).
+ * idempotency and its window (inside rejected, outside accepted, skewed
+ * client clocks, bounded memory, the same answers after a restart),
+ * lock-free readers racing the writer (clean under scripts/tsan.sh), the
+ * record codec, and snapshots (save/load equality, hostile snapshot files
+ * rejected).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +16,8 @@
 #include "state/record.h"
 #include "state/state.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +130,231 @@ static void event_with_an_applied_id_is_not_applied_twice(void **s) {
   assert_int_equal(t.events, 1);
   assert_int_equal(t.duplicates_rejected, 1);
   lt_state_free(st);
+}
+
+/* ---- the idempotency window ----------------------------------------- */
+
+#define HOUR 3600000LL
+
+static lt_state_t *state_with_window(int64_t window_ms) {
+  lt_state_t *st;
+  lt_state_opts_t o;
+  lt_state_opts_default(&o);
+  o.history_cap = 4;
+  o.idem_window_ms = window_ms;
+  assert_int_equal(lt_state_new(&o, &st), 0);
+  return st;
+}
+
+/* Applies a play at ts with id (NULL = none); returns lt_state_apply's code. */
+static int play(lt_state_t *st, const char *id, int64_t ts) {
+  lt_record_t r = ev("u1", "v1", LT_EV_PLAY, ts, 1000);
+  if (id) r.u.ev.id = lt_str_of(id);
+  return lt_state_apply(st, &r, 0);
+}
+
+static int64_t clock_of(const lt_state_t *st) {
+  lt_idem_info_t in;
+  lt_state_idem_info(st, &in);
+  return in.clock_ms;
+}
+
+static void duplicates_inside_the_window_are_rejected_outside_accepted(void **s) {
+  lt_state_t *st = state_with_window(HOUR);
+  assert_int_equal(play(st, "x", T0), 0);
+  int64_t ts = T0;
+  /* traffic without ids, one event per 10 s: the clock follows it */
+  while (clock_of(st) < T0 + 50 * 60000) assert_int_equal(play(st, NULL, ts += 10000), 0);
+  assert_true(clock_of(st) - T0 <= HOUR);
+  assert_int_equal(play(st, "x", ts), LT_EDUPLICATE); /* 50 min old: inside */
+  while (clock_of(st) - T0 <= HOUR) assert_int_equal(play(st, NULL, ts += 10000), 0);
+  assert_false(lt_state_event_seen(st, LT_STR("x")));
+  assert_int_equal(play(st, "x", ts), 0); /* over an hour old: accepted again */
+  assert_int_equal(play(st, "x", ts), LT_EDUPLICATE); /* and a new window starts */
+  /* the clock trails the traffic by at most two blocks of events */
+  assert_true(clock_of(st) <= ts && clock_of(st) >= ts - 2 * 64 * 10000);
+  lt_state_totals_t t;
+  lt_state_totals(st, &t);
+  assert_int_equal(t.duplicates_rejected, 2);
+  lt_state_free(st);
+}
+
+static void a_retry_is_judged_by_arrival_and_skewed_clocks_do_not_move_the_window(void **s) {
+  lt_state_t *st = state_with_window(HOUR);
+  int64_t ts = T0;
+  for (int i = 0; i < 200; i++) assert_int_equal(play(st, NULL, ts += 1000), 0);
+  /* a phone whose clock says 1990, one that says 2100 */
+  assert_int_equal(play(st, "old-phone", 631152000000LL), 0);
+  assert_int_equal(play(st, "new-phone", 4102444800000LL), 0);
+  assert_int_equal(play(st, "y", ts), 0);
+  for (int i = 0; i < 200; i++) assert_int_equal(play(st, NULL, ts += 1000), 0);
+  /* one event dated 2100 did not drag the clock: y is remembered */
+  assert_true(clock_of(st) <= ts);
+  assert_int_equal(play(st, "y", ts), LT_EDUPLICATE);
+  /* the 1990 event arrived seconds ago: its retry is a duplicate */
+  assert_int_equal(play(st, "old-phone", 631152000000LL), LT_EDUPLICATE);
+  assert_int_equal(play(st, "new-phone", 4102444800000LL), LT_EDUPLICATE);
+  lt_state_free(st);
+}
+
+static void the_index_stays_bounded_under_a_stream_of_unique_ids(void **s) {
+  /* one new id per second of event time, a 1-hour window: 3,600 ids in
+   * the window at any time; 200,000 ids in all */
+  lt_state_t *st = state_with_window(HOUR), *forever = state_with_window(-1);
+  char id[32];
+  lt_idem_info_t half, end, all;
+  for (int i = 0; i < 200000; i++) {
+    snprintf(id, sizeof id, "id-%d", i);
+    assert_int_equal(play(st, id, T0 + i * 1000LL), 0);
+    assert_int_equal(play(forever, id, T0 + i * 1000LL), 0);
+    if (i == 99999) lt_state_idem_info(st, &half);
+  }
+  lt_state_idem_info(st, &end);
+  lt_state_idem_info(forever, &all);
+  fprintf(stderr,
+          "idempotency index after 100,000 / 200,000 ids: %llu / %llu ids held, %llu / %llu "
+          "slots; for ever: %llu ids, %llu slots\n",
+          (unsigned long long)half.ids, (unsigned long long)end.ids,
+          (unsigned long long)half.slots, (unsigned long long)end.slots,
+          (unsigned long long)all.ids, (unsigned long long)all.slots);
+  /* the window's ids plus those of two sweep passes, never the stream */
+  assert_true(end.ids >= 3600 && end.ids <= 3 * 3600);
+  assert_true(end.slots <= 8 * 3 * 3600);
+  assert_int_equal(half.slots, end.slots); /* a plateau, not a slope */
+  assert_int_equal(all.ids, 200000);
+  /* the oldest ids are forgotten, the newest are not */
+  assert_false(lt_state_event_seen(st, LT_STR("id-0")));
+  assert_true(lt_state_event_seen(st, LT_STR("id-199000")));
+  assert_true(lt_state_event_seen(forever, LT_STR("id-0")));
+  /* ids stop, traffic goes on for two hours: the table empties and shrinks */
+  for (int i = 0; i < 7200; i++) assert_int_equal(play(st, NULL, T0 + (200000 + i) * 1000LL), 0);
+  lt_state_idem_info(st, &end);
+  assert_int_equal(end.ids, 0);
+  assert_int_equal(end.slots, 16);
+  lt_state_free(st);
+  lt_state_free(forever);
+}
+
+static char *save_to_memory(const lt_state_t *st, size_t *n);
+
+static void a_restarted_state_gives_the_same_answers(void **s) {
+  /* A runs through; B is A's snapshot at step 1500, then the same records;
+   * C replays them all from nothing. Every answer of the second half is
+   * the same in all three, and so are the final snapshots. */
+  lt_state_t *a = state_with_window(HOUR), *b = NULL, *c = state_with_window(HOUR);
+  char id[32];
+  const int back[] = {3, 300, 1500, 2500}; /* retries 6 s .. 83 min late */
+  int dups = 0, again = 0;
+  for (int i = 0; i < 3000; i++) {
+    int64_t ts = T0 + i * 2000LL;
+    if (i % 5 == 0 && i >= 2500) snprintf(id, sizeof id, "e%d", i - back[(i / 5) % 4]);
+    else snprintf(id, sizeof id, "e%d", i);
+    lt_record_t r = ev("u1", "v1", LT_EV_PLAY, ts, 1000);
+    if (i % 3 || i % 5 == 0) r.u.ev.id = lt_str_of(id);
+    int ra = lt_state_apply(a, &r, 0), rc = lt_state_apply(c, &r, 0);
+    assert_int_equal(ra, rc);
+    if (i == 1500) {
+      size_t n;
+      char *snap = save_to_memory(a, &n);
+      lt_state_opts_t o;
+      lt_state_opts_default(&o);
+      o.history_cap = 4;
+      o.idem_window_ms = HOUR;
+      assert_int_equal(lt_state_load(snap, n, &o, &b), 0);
+      o.idem_window_ms = 2 * HOUR; /* other window: not trusted, replay */
+      lt_state_t *x = NULL;
+      assert_int_equal(lt_state_load(snap, n, &o, &x), LT_EVERSION);
+      o.idem_window_ms = -1;
+      assert_int_equal(lt_state_load(snap, n, &o, &x), LT_EVERSION);
+      free(snap);
+    } else if (i > 1500) {
+      assert_int_equal(lt_state_apply(b, &r, 0), ra);
+    }
+    if (i >= 2500 && i % 5 == 0) {
+      dups += ra == LT_EDUPLICATE;
+      again += ra == 0;
+    }
+  }
+  /* the retries fell on both sides of the window */
+  fprintf(stderr, "retries: %d duplicates, %d accepted again\n", dups, again);
+  assert_true(dups > 0 && again > 0);
+  size_t na, nb, nc;
+  char *sa = save_to_memory(a, &na), *sb = save_to_memory(b, &nb), *sc = save_to_memory(c, &nc);
+  assert_int_equal(na, nb);
+  assert_int_equal(na, nc);
+  assert_memory_equal(sa, sb, na);
+  assert_memory_equal(sa, sc, na);
+  free(sa);
+  free(sb);
+  free(sc);
+  lt_state_free(a);
+  lt_state_free(b);
+  lt_state_free(c);
+}
+
+/* ---- lock-free readers against the writer (run under scripts/tsan.sh) */
+
+typedef struct race {
+  lt_state_t *st;
+  atomic_int stop;
+  _Atomic uint64_t reads, bad; /* both readers count here */
+} race_t;
+
+static void *reader(void *p) {
+  race_t *x = p;
+  uint64_t last_imp = 0, last_events = 0;
+  while (!atomic_load(&x->stop)) {
+    uint32_t v;
+    if (lt_state_find(x->st, LT_NS_ITEM, "v1", 2, &v)) continue;
+    const lt_item_meta_t *m = lt_state_item(x->st, v);
+    const lt_item_counters_t *c = lt_state_item_counters(x->st, v);
+    if (!m || !c) continue; /* interned, storage not yet published */
+    lt_item_counters_t copy;
+    lt_state_totals_t t;
+    lt_day_totals_t d;
+    lt_creator_info_t ci;
+    uint64_t imp = c->impressions; /* an atomic load */
+    double pop = lt_state_item_pop(x->st, v, T0 + 86400000LL);
+    if (lt_state_item_counters_copy(x->st, v, &copy)) atomic_fetch_add(&x->bad, 1);
+    lt_state_totals(x->st, &t);
+    lt_state_day_totals(x->st, t.max_day, &d);
+    uint32_t cr;
+    if (!lt_state_find(x->st, LT_NS_CREATOR, "c1", 2, &cr)) lt_state_creator_info(x->st, cr, &ci);
+    /* counters only grow; popularity is a finite non-negative number (no
+     * cmocka assert here: this is not the test's thread) */
+    if (imp < last_imp || copy.impressions < imp || t.events < last_events || !(pop >= 0) ||
+        pop > 1e9 || (m->deleted != 0 && m->deleted != 1) || m->published_at_ms < 0)
+      atomic_fetch_add(&x->bad, 1);
+    last_imp = imp;
+    last_events = t.events;
+    atomic_fetch_add(&x->reads, 1);
+  }
+  return NULL;
+}
+
+static void readers_see_whole_values_while_the_writer_runs(void **s) {
+  race_t x = {.st = new_state()};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, reader, &x), 0);
+  for (int i = 0; i < 20000; i++) {
+    lt_record_t r = ev(i % 2 ? "u1" : "u2", "v1", i % 3 ? LT_EV_IMPRESSION : LT_EV_LIKE,
+                       T0 + i * 1000LL, 0);
+    assert_int_equal(lt_state_apply(x.st, &r, 0), 0);
+    if (i % 1000 == 0) { /* catalog changes too: put, delete */
+      lt_record_t p = item_put("v1", "c1", 10000 + i);
+      assert_int_equal(lt_state_apply(x.st, &p, 0), 0);
+      memset(&p, 0, sizeof p);
+      p.kind = LT_REC_ITEM_DEL;
+      p.u.del.id = LT_STR("v1");
+      assert_int_equal(lt_state_apply(x.st, &p, 0), 0);
+    }
+  }
+  atomic_store(&x.stop, 1);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  fprintf(stderr, "%llu lock-free reads during 20,000 events\n",
+          (unsigned long long)atomic_load(&x.reads));
+  assert_int_equal(atomic_load(&x.bad), 0);
+  lt_state_free(x.st);
 }
 
 static void days_split_at_local_midnight(void **s) {
@@ -337,10 +567,12 @@ static void snapshot_round_trip_is_byte_identical(void **s) {
   assert_int_equal(n1, n2);
   assert_memory_equal(a, b, n1);
   assert_int_equal(lt_state_applied(st2), 4242);
-  /* the loaded state keeps working: ids, dedup, histories */
-  assert_true(lt_state_event_seen(st2, LT_STR("e7")));
+  /* the loaded state keeps working: ids, dedup, histories; e7 (hour 7 of
+   * 300) is older than the 7-day window, e294 is not */
+  assert_false(lt_state_event_seen(st2, LT_STR("e7")));
+  assert_true(lt_state_event_seen(st2, LT_STR("e294")));
   lt_record_t r = ev("u1", "v1", LT_EV_PLAY, T0, 1);
-  r.u.ev.id = LT_STR("e7");
+  r.u.ev.id = LT_STR("e294");
   assert_int_equal(lt_state_apply(st2, &r, 0), LT_EDUPLICATE);
   uint32_t u3 = id_of(st2, LT_NS_USER, "u3");
   assert_true(lt_state_user_in_group(st2, u3, id_of(st2, LT_NS_GROUP, "staff")));
@@ -375,6 +607,11 @@ int main(void) {
       cmocka_unit_test(play_counts_watch_time_and_completion),
       cmocka_unit_test(history_keeps_the_newest_entries_oldest_first),
       cmocka_unit_test(event_with_an_applied_id_is_not_applied_twice),
+      cmocka_unit_test(duplicates_inside_the_window_are_rejected_outside_accepted),
+      cmocka_unit_test(a_retry_is_judged_by_arrival_and_skewed_clocks_do_not_move_the_window),
+      cmocka_unit_test(the_index_stays_bounded_under_a_stream_of_unique_ids),
+      cmocka_unit_test(a_restarted_state_gives_the_same_answers),
+      cmocka_unit_test(readers_see_whole_values_while_the_writer_runs),
       cmocka_unit_test(days_split_at_local_midnight),
       cmocka_unit_test(follows_and_groups_are_kept),
       cmocka_unit_test(item_catalog_and_delete),

@@ -1,7 +1,7 @@
 /*
  * test_store.c — the durable write path: batches, idempotency, atomic
  * batches, restart equality (snapshot + replay and replay alone), a
- * damaged snapshot falling back to an older one or to the log, extension
+ * damaged snapshot or one of format version 1 falling back to the log, extension
  * records, the observer.
  */
 #include <setjmp.h>
@@ -181,6 +181,57 @@ static void damaged_snapshot_falls_back_to_the_log(void **st) {
   char *after = dump(s, &n2);
   assert_int_equal(n1, n2);
   assert_memory_equal(before, after, n1);
+  lt_store_close(s, 0);
+  free(before);
+  free(after);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+static void a_version_1_snapshot_is_not_trusted_and_the_log_replayed(void **st) {
+  /* format 1 (before the idempotency window) held ids without stamps: a
+   * store finding one replays the log instead, so every id gets the stamp
+   * a replay gives it and the answers are those of the log */
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  fill(s, 0, 300);
+  size_t n1, n2;
+  char *before = dump(s, &n1);
+  assert_int_equal(lt_store_close(s, 1), 0); /* writes a version-2 snapshot */
+  char sdir[600], path[900];
+  snprintf(sdir, sizeof sdir, "%s/snapshots", dir);
+  DIR *d = opendir(sdir);
+  struct dirent *e;
+  int found = 0;
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, ".snap")) {
+      snprintf(path, sizeof path, "%s/%s", sdir, e->d_name);
+      found++;
+    }
+  closedir(d);
+  assert_int_equal(found, 1);
+  FILE *f = fopen(path, "r+b");
+  unsigned char v[4];
+  fseek(f, 8, SEEK_SET);
+  assert_int_equal(fread(v, 1, 4, f), 4);
+  assert_int_equal(v[0], 2); /* u32le version after the 8-byte magic */
+  v[0] = 1;
+  fseek(f, 8, SEEK_SET);
+  fwrite(v, 1, 4, f);
+  fclose(f);
+  lt_store_opts_t o;
+  lt_store_opts_default(&o);
+  lt_store_report_t rep;
+  assert_int_equal(lt_store_open(dir, &o, &s, &rep), 0);
+  assert_int_equal(rep.snapshot_loaded, 0);
+  assert_int_equal(rep.snapshots_rejected, 1);
+  char *after = dump(s, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(before, after, n1);
+  lt_record_t r = ev("e1", "u9", "v9", T0); /* still a duplicate */
+  lt_write_result_t res;
+  assert_int_equal(lt_store_write(s, &r, 1, 0, NULL, NULL, &res), 0);
+  assert_int_equal(res.duplicates, 1);
   lt_store_close(s, 0);
   free(before);
   free(after);
@@ -389,6 +440,7 @@ int main(void) {
       cmocka_unit_test(atomic_batch_writes_nothing_when_one_record_is_invalid),
       cmocka_unit_test(state_after_restart_equals_state_before),
       cmocka_unit_test(damaged_snapshot_falls_back_to_the_log),
+      cmocka_unit_test(a_version_1_snapshot_is_not_trusted_and_the_log_replayed),
       cmocka_unit_test(extension_records_reach_their_owner_live_and_on_replay),
       cmocka_unit_test(concurrent_writers_share_fsyncs_and_lose_nothing),
       cmocka_unit_test(observers_run_in_log_order_one_batch_at_a_time),
