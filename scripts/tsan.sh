@@ -2,7 +2,8 @@
 # scripts/tsan.sh — build laotie with ThreadSanitizer (CMake option
 # LT_TSAN, in build-tsan/) and run the tests that exercise concurrency: the
 # log's group commit, the store's writer lock against lock-free readers,
-# the HTTP server's worker pool, the feed's snapshot swap and learner.
+# the HTTP server's worker pool, the feed's snapshot swap and learner, the
+# co-watch counters read while the writer counts (itemcf, cowatch).
 #
 # Design note
 #   TSAN reports every data race it sees, with both stacks; any race fails
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build-tsan
-DEFAULT=(test_log test_core test_store test_state test_http test_faults test_feed test_stats)
+DEFAULT=(test_log test_core test_store test_state test_http test_faults test_feed test_stats test_itemcf test_cowatch)
 TESTS=("$@")
 [ ${#TESTS[@]} -eq 0 ] && TESTS=("${DEFAULT[@]}")
 scripts/bootstrap.sh

@@ -30,7 +30,11 @@
  * lt_feed_annotate copies into impression events that lack them; item puts go to
  * the `new_items` ring and engagement to the `hot` ring, which the request
  * path merges with the snapshot's lists so items that appeared since the
- * last training can be fresh or trending before the next one.
+ * last training can be fresh or trending before the next one; positive
+ * events (the training matrix's rule, cowatch_observe) and not_interested
+ * go to the live co-watch counts (model/cowatch.h), whose generations
+ * lt_feed_train moves: one opens when a training begins and becomes the
+ * served one when its snapshot is published.
  *
  * Invariants:
  *  1. cur is never NULL between lt_feed_new and lt_feed_free, and
@@ -121,6 +125,9 @@ void lt_feed_opts_default(lt_feed_opts_t *o) {
   o->neg_ttl_ms = 7 * DAY_MS;
   o->neg_creator = 2.0f;
   o->neg_tag = 0.5f;
+  o->cowatch_window = 20;
+  o->cowatch_capacity = 128;
+  o->cowatch_shrink = 5.0f;
 }
 
 /* Options with zero fields replaced by the defaults (a caller that
@@ -181,7 +188,12 @@ static void opts_fill(lt_feed_opts_t *o, const lt_feed_opts_t *in) {
   FILL(neg_ttl_ms);
   FILL(neg_creator);
   FILL(neg_tag);
+  FILL(cowatch_window);
+  FILL(cowatch_capacity);
+  FILL(cowatch_shrink);
 #undef FILL
+  if (o->cowatch_window > LT_COWATCH_MAX_WINDOW) o->cowatch_window = LT_COWATCH_MAX_WINDOW;
+  if (o->cowatch_capacity > LT_COWATCH_MAX_CAPACITY) o->cowatch_capacity = LT_COWATCH_MAX_CAPACITY;
   if (o->explore_mode != LT_EXPLORE_EGREEDY && o->explore_mode != LT_EXPLORE_THOMPSON)
     o->explore_mode = d.explore_mode;
   if (o->pool_levels > LT_FEED_MAX_POOLS) o->pool_levels = LT_FEED_MAX_POOLS;
@@ -278,6 +290,14 @@ static const lt_opt_t okeys[] = {
               "hours a not_interested discounts its creator and tags"),
     LT_OPT(T, neg_creator, LT_OPT_F32, 0.001, 100, "discount of the creator's items"),
     LT_OPT(T, neg_tag, LT_OPT_F32, 0.001, 100, "discount per shared tag (at most 2)"),
+    LT_OPT_BIT(T, "live_cowatch", policies_off, LT_POL_LIVE_COWATCH,
+               "on | off: count co-watches between trainings"),
+    LT_OPT(T, cowatch_window, LT_OPT_U32, 1, LT_COWATCH_MAX_WINDOW,
+           "recent positive items a new positive pairs with"),
+    LT_OPT_AS(T, "cowatch_neighbors", cowatch_capacity, LT_OPT_U32, 1, LT_COWATCH_MAX_CAPACITY,
+              "partners counted per item between trainings"),
+    LT_OPT(T, cowatch_shrink, LT_OPT_F32, 0.001, 10000,
+           "damping of pairs seen by few users since the training"),
 };
 #undef T
 
@@ -366,6 +386,27 @@ static lt_ranker_t *load_ranker(const char *dir, uint64_t version) {
   return b;
 }
 
+/* The live co-watch counts start on top of what the state already holds
+ * (model/cowatch.h, p): each item's count of users with a positive is
+ * estimated from its counters as the largest of plays, likes, comments,
+ * shares, follows and purchases (each user counted once per kind; plays
+ * include skips and replays, so this leans high, which makes the counts
+ * since weigh a little less, never more). */
+static int cowatch_priors(lt_feed_t *f) {
+  uint32_t n = lt_state_count(f->st, LT_NS_ITEM);
+  for (uint32_t i = 0; i < n; i++) {
+    const lt_item_counters_t *c = lt_state_item_counters(f->st, i);
+    if (!c) continue;
+    uint64_t p = c->plays;
+    uint64_t k[] = {c->likes, c->comments, c->shares, c->follows, c->purchases};
+    for (size_t j = 0; j < sizeof k / sizeof *k; j++)
+      if (k[j] > p) p = k[j];
+    int rc = p ? lt_cowatch_prior(f->cowatch, i, p > UINT32_MAX ? UINT32_MAX : (uint32_t)p) : 0;
+    if (rc) return rc;
+  }
+  return LT_OK;
+}
+
 int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_dir,
                 lt_feed_t **out) {
   if (!st || !out) return LT_EINVAL;
@@ -386,6 +427,10 @@ int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_d
                     ? lt_mix64(f->o.request_seed)
                     : lt_mix64(f->o.seed ^ (uint64_t)lt_now_ms() ^ lt_mono_ns() ^ (uintptr_t)f);
   if ((rc = lt__pol_init(f))) goto fail;
+  if (!(f->o.policies_off & LT_POL_LIVE_COWATCH)) {
+    lt_cowatch_opts_t co = {f->o.cowatch_window, f->o.cowatch_capacity, f->o.cowatch_shrink};
+    if ((rc = lt_cowatch_new(&co, &f->cowatch)) || (rc = cowatch_priors(f))) goto fail;
+  }
   rc = LT_ENOMEM;
   if (models_dir && !(f->dir = strdup(models_dir))) goto fail;
 
@@ -424,6 +469,7 @@ void lt_feed_free(lt_feed_t *f) {
   if (f->dir && f->ranker) lt_feed_save_ranker(f);
   lt_ranker_free(f->ranker);
   lt_models_release(f->cur);
+  lt_cowatch_free(f->cowatch);
   lt__pol_free(f);
   pthread_mutex_destroy(&f->train_lock);
   free(f->dir);
@@ -439,8 +485,12 @@ int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log) {
   uint64_t t0 = lt_mono_ns();
   uint64_t version = lt_feed_model_version(f) + 1;
   lt_models_t *m = NULL;
+  /* co-watches from now on go to the generation served with the new
+   * snapshot too (model/cowatch.h); ENOMEM there only loses them */
+  (void)lt_cowatch_begin(f->cowatch);
   int rc = lt_models_build(f->st, &f->mo, version, now_ms, log, &m);
   if (rc) {
+    lt_cowatch_end(f->cowatch, 0);
     lt__count(&f->train_failures, 1);
     if (log) fprintf(log, "train v%" PRIu64 ": failed: %s\n", version, lt_strerror(rc));
     pthread_mutex_unlock(&f->train_lock);
@@ -461,6 +511,7 @@ int lt_feed_train(lt_feed_t *f, int64_t now_ms, FILE *log) {
               (double)(lt_mono_ns() - ts) / 1e9, save_rc ? lt_strerror(save_rc) : f->dir);
   }
   lt_feed_publish(f, m);
+  lt_cowatch_end(f->cowatch, 1);
   double secs = (double)(lt_mono_ns() - t0) / 1e9;
   __atomic_store(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
   double sum = f->train_seconds_sum + secs; /* (only trainings write it, under train_lock) */
@@ -555,6 +606,37 @@ static void ring_push(uint32_t *ring, uint32_t n, uint64_t *head, uint32_t item)
   __atomic_store_n(head, h + 1, __ATOMIC_RELEASE);
 }
 
+/* Incremental co-watch (model/cowatch.h): an event that makes (user,
+ * item) a positive cell of the training matrix — lt_models_user_row's rule
+ * applied to the history entry lt_state_apply made of it (the explicit
+ * weight, else the watch ratio) — pairs the item with the user's recent
+ * positives; not_interested takes it out of them. */
+static void cowatch_observe(lt_feed_t *f, const lt_event_t *e, uint32_t user, uint32_t item) {
+  switch (e->type) {
+  case LT_EV_NOT_INTERESTED:
+    lt_cowatch_negative(f->cowatch, user, item);
+    return;
+  case LT_EV_PLAY:
+  case LT_EV_LIKE:
+  case LT_EV_COMMENT:
+  case LT_EV_SHARE:
+  case LT_EV_FOLLOW:
+  case LT_EV_PURCHASE:
+  case LT_EV_GIFT:
+    break;
+  default:
+    return;
+  }
+  const lt_item_meta_t *m = lt_state_item(f->st, item);
+  double ratio =
+      e->type == LT_EV_PLAY && m && m->duration_ms ? (double)e->watch_ms / m->duration_ms : -1;
+  double wq = (e->weight > 0 ? e->weight : ratio >= 0 ? ratio : 0) * 100.0 + 0.5;
+  lt_hist_t h = {item, 0, e->watch_ms, e->type, 0, (uint16_t)(wq > UINT16_MAX ? UINT16_MAX : wq)};
+  lt_models_pair_t p;
+  if (lt_models_user_row(f->st, &h, 1, &p) == 1)
+    (void)lt_cowatch_positive(f->cowatch, user, item); /* ENOMEM: this pair goes uncounted */
+}
+
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
   if (!f || !recs) return;
   for (size_t i = 0; i < n; i++) {
@@ -574,6 +656,7 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     if (e->ts_ms > f->clock_ms) __atomic_store_n(&f->clock_ms, e->ts_ms, __ATOMIC_RELAXED);
     int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);
     lt_ranker_observe(f->ranker, f->st, e, user, item, source);
+    if (f->cowatch) cowatch_observe(f, e, user, item);
     lt__count(&f->observed, 1);
     switch (e->type) {
     case LT_EV_PLAY:
@@ -697,5 +780,24 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
           "# TYPE laotie_feed_observed_events_total counter\n"
           "laotie_feed_observed_events_total %" PRIu64 "\n",
           lt__load(&f->observed));
+  lt_cowatch_stats_t cs;
+  lt_cowatch_stats(f->cowatch, &cs);
+  fprintf(out,
+          "# HELP laotie_cowatch_generation Live co-watch counts in use (one per training; "
+          "0 = off).\n# TYPE laotie_cowatch_generation gauge\nlaotie_cowatch_generation %u\n",
+          cs.generation);
+  fprintf(out,
+          "# HELP laotie_cowatch_positives_total Positive events counted as co-watches.\n"
+          "# TYPE laotie_cowatch_positives_total counter\nlaotie_cowatch_positives_total %" PRIu64
+          "\n",
+          cs.positives);
+  fprintf(out,
+          "# TYPE laotie_cowatch_repeats_total counter\nlaotie_cowatch_repeats_total %" PRIu64 "\n",
+          cs.repeats);
+  fprintf(out,
+          "# TYPE laotie_cowatch_busy_reads_total counter\nlaotie_cowatch_busy_reads_total %" PRIu64
+          "\n",
+          cs.busy);
+  fprintf(out, "# TYPE laotie_cowatch_bytes gauge\nlaotie_cowatch_bytes %" PRIu64 "\n", cs.bytes);
   lt__pol_metrics(f, out);
 }

@@ -137,6 +137,15 @@ typedef struct lt_feed_opts {
    * 2.0, 0.5. */
   int64_t neg_ttl_ms;
   float neg_creator, neg_tag;
+  /* incremental co-watch (model/cowatch.h): between trainings each
+   * positive event pairs its item with the user's cowatch_window most
+   * recent positive items, cowatch_capacity partners are counted per item,
+   * and the similarity served is the cosine of the snapshot's counts and
+   * those since its training summed (cowatch_shrink damps the counted
+   * part of pairs seen by few users). Off with LT_POL_LIVE_COWATCH.
+   * Defaults: 20 (at most 255), 128 (at most 1024), 5. */
+  uint32_t cowatch_window, cowatch_capacity;
+  float cowatch_shrink;
   /* 0 (default): request ids are random per process; otherwise they are
    * a fixed sequence from this seed (reproducible runs: the simulator) */
   uint64_t request_seed;
@@ -144,12 +153,13 @@ typedef struct lt_feed_opts {
 
 /* Bits of lt_feed_opts_t.policies_off. */
 enum {
-  LT_POL_SEEN = 1,     /* seen-dedup of impressions */
-  LT_POL_POOLS = 2,    /* serving traffic pools (stages are still tracked) */
-  LT_POL_FAIRNESS = 4, /* creator exposure discount */
-  LT_POL_AIGC = 8,     /* AIGC page cap and target */
-  LT_POL_EXPLORE = 16, /* exploration slots */
-  LT_POL_NEGATIVE = 32 /* creator / tag discount after not_interested */
+  LT_POL_SEEN = 1,         /* seen-dedup of impressions */
+  LT_POL_POOLS = 2,        /* serving traffic pools (stages are still tracked) */
+  LT_POL_FAIRNESS = 4,     /* creator exposure discount */
+  LT_POL_AIGC = 8,         /* AIGC page cap and target */
+  LT_POL_EXPLORE = 16,     /* exploration slots */
+  LT_POL_NEGATIVE = 32,    /* creator / tag discount after not_interested */
+  LT_POL_LIVE_COWATCH = 64 /* not a policy: co-watch counted between trainings */
 };
 
 enum { LT_EXPLORE_EGREEDY = 1, LT_EXPLORE_THOMPSON = 2 };
@@ -272,7 +282,9 @@ typedef struct lt_feed_result {
 int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int64_t now_ms,
                 lt_feed_result_t *out);
 
-/* Items most similar to an item (co-watch, then embedding neighbours).
+/* Items most similar to an item (co-watch — the snapshot's neighbours
+ * combined with the co-watches counted since its training — then
+ * embedding neighbours).
  * out receives up to n entries; *count how many. LT_ENOTFOUND when the
  * item is unknown. */
 int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *out, uint32_t *count);

@@ -19,11 +19,13 @@
  *        following  the newest items of followed creators: live rooms inside
  *                   their live window first, then items of the last 30 days
  *                   by age;
- *        itemcf     co-watch neighbours (the snapshot's flat table, at most 20
- *                   each) of the 15 newest positively watched distinct
- *                   history items; evidence sim x exp(-r / tau) (r = 0 for
- *                   the newest) summed per candidate, the largest single
- *                   contribution naming the "because you watched" item;
+ *        itemcf     co-watch neighbours (cowatch_list: the snapshot's flat
+ *                   table combined with the co-watches counted since its
+ *                   training, model/cowatch.h; at most 20 each) of the 15
+ *                   newest positively watched distinct history items;
+ *                   evidence sim x exp(-r / tau) (r = 0 for the newest)
+ *                   summed per candidate, the largest single contribution
+ *                   naming the "because you watched" item;
  *        ann        the HNSW neighbours (a tenth of the budget) of the user
  *                   vector: the trained
  *                   vector when the user's event count is unchanged since
@@ -402,8 +404,20 @@ static void src_following(req_t *q, const uint32_t *creators, size_t nc, uint32_
   }
 }
 
+/* The one way the feed reads co-watch neighbours: the snapshot's list of
+ * item combined with the counts since its training (model/cowatch.h; cv
+ * may be NULL: the snapshot alone). Writes at most max, best first. */
+static uint32_t cowatch_list(const lt_models_t *m, const lt_cowatch_view_t *cv, uint32_t item,
+                             lt_itemcf_nb_t *out, uint32_t max) {
+  const lt_itemcf_nb_t *base = NULL;
+  uint32_t nbase = lt_models_cowatch(m, item, &base);
+  size_t got = 0;
+  if (lt_cowatch_neighbors(cv, item, base, nbase, out, max, &got)) return 0;
+  return (uint32_t)got;
+}
+
 static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) {
-  if (!q->m->cf_items || !nh) return;
+  if ((!q->m->cf_items && !q->f->cowatch) || !nh) return;
   uint32_t seeds[CF_SEEDS], ns = 0, limit = q->ncand + quota;
   if (limit > q->budget) limit = q->budget;
   for (size_t i = nh; i-- > 0 && ns < CF_SEEDS;) {
@@ -416,11 +430,11 @@ static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) 
     if (k < ns) continue;
     seeds[ns++] = e->item;
   }
+  lt_cowatch_view_t *cv = lt_cowatch_acquire(q->f->cowatch);
+  lt_itemcf_nb_t nb[CF_NB];
   for (uint32_t r = 0; r < ns; r++) {
     float rw = expf(-(float)r / q->f->o.recency_tau);
-    const lt_itemcf_nb_t *nb = NULL;
-    uint32_t got = lt_models_cowatch(q->m, seeds[r], &nb);
-    if (got > CF_NB) got = CF_NB;
+    uint32_t got = cowatch_list(q->m, cv, seeds[r], nb, CF_NB);
     for (uint32_t j = 0; j < got; j++) {
       cand_t *c;
       if (q->ncand < limit) {
@@ -438,6 +452,7 @@ static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) 
       }
     }
   }
+  lt_cowatch_release(cv);
 }
 
 /* The user vector into q->s->x (q->x set) when the snapshot has iALS. */
@@ -1318,6 +1333,7 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
 /* ---- lt_feed_similar ----------------------------------------------------------- */
 
 #define SIMILAR_MAX 1000
+#define SIMILAR_CF 256 /* co-watch neighbours read (the rest comes from the ANN) */
 
 int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *out,
                     uint32_t *count) {
@@ -1341,8 +1357,10 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
   q.m = m;
   const char *name = lt_state_name(f->st, LT_NS_ITEM, item);
   uint32_t k = 0;
-  const lt_itemcf_nb_t *nb = NULL;
-  uint32_t got = lt_models_cowatch(m, item, &nb);
+  lt_itemcf_nb_t nb[SIMILAR_CF];
+  lt_cowatch_view_t *cv = lt_cowatch_acquire(f->cowatch);
+  uint32_t got = cowatch_list(m, cv, item, nb, SIMILAR_CF);
+  lt_cowatch_release(cv);
   for (uint32_t j = 0; j < got && k < n; j++) {
     uint32_t before = q.ncand;
     if (!cand_add(&q, nb[j].item, LT_SRC_ITEMCF) || q.ncand == before) continue;

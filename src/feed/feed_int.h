@@ -8,6 +8,7 @@
 
 #include "core/chunkvec.h"
 #include "feed/feed.h"
+#include "model/cowatch.h"
 #include "model/models.h"
 #include "model/ranker.h"
 
@@ -133,8 +134,10 @@ struct lt_feed {
   int64_t trained_at_ms;
   pthread_mutex_t train_lock;
 
-  lt_ranker_t *ranker; /* written by lt_feed_observe only; read lock-free */
-  lt_ads_t *ads;       /* lt_feed_set_ads (atomic pointer); NULL = no ads */
+  lt_ranker_t *ranker;   /* written by lt_feed_observe only; read lock-free */
+  lt_ads_t *ads;         /* lt_feed_set_ads (atomic pointer); NULL = no ads */
+  lt_cowatch_t *cowatch; /* live co-watch (NULL when off): counted by lt_feed_observe,
+                            generations moved by lt_feed_train, read by requests */
 
   /* written by requests (any thread), read by lt_feed_observe and
    * lt_feed_annotate: slot = hash(request id, item), word = 32 tag bits |

@@ -9,6 +9,18 @@
  * (shrink = 0 by default; a positive shrink damps pairs seen by few users).
  * Weights and repeats do not count: a user either watched an item or not.
  *
+ * Counting on top of a base model (the serving case, model/cowatch.h): a
+ * model may start counting where another left off. p_i, item i's prior
+ * count (lt_itemcf_set_prior), is n_i as the base knew it; N_i = p_i +
+ * n_i; and the base's similarities come with the read
+ * (lt_itemcf_neighbors_over). A base similarity s_ij stands for s_ij
+ * sqrt(p_i p_j) co-watches, so the served similarity is the cosine of the
+ * summed counts:
+ *     (s_ij sqrt(p_i p_j) + c_ij) / sqrt(N_i N_j)     (shrink on c_ij only)
+ * — the base's value when nothing was counted since, the plain cosine of
+ * the counts for items the base never saw (p = 0). Without priors (all
+ * p = 0, the default) everything above reduces to the plain cosine.
+ *
  * Bounded memory: each item keeps at most `capacity` co-occurrence
  * counters. The batch build keeps, per item, the `capacity` partners with
  * the highest similarity (exact counts). When an incremental update meets
@@ -20,16 +32,23 @@
  * exceeds).
  * Memory is O(nitems * capacity) whatever the number of events.
  *
- * Threads: lt_itemcf_neighbors may run concurrently with other
- * lt_itemcf_neighbors calls; lt_itemcf_observe needs exclusive access (the
- * serving layer publishes immutable copies; see DESIGN.md).
+ * Threads: one writer (lt_itemcf_observe) and any number of readers
+ * (lt_itemcf_neighbors, lt_itemcf_neighbors_over, lt_itemcf_count,
+ * lt_itemcf_nitems, lt_itemcf_memory) at once, with no lock: each item is
+ * changed under its own sequence lock, and a reader retries an item the
+ * writer was changing (itemcf.c's design note), so it never waits for the
+ * writer and never sees a half-changed list. lt_itemcf_build and
+ * lt_itemcf_free need exclusive access.
  *
  * Typical use:
  *   lt_itemcf_t *cf; lt_itemcf_build(ui, NULL, &cf);      // from history
  *   lt_itemcf_observe(cf, recent, nrecent, item);         // each new watch
  *   lt_itemcf_nb_t nb[20]; size_t got;
  *   lt_itemcf_neighbors(cf, item, nb, 20, &got);
+ *   lt_itemcf_neighbors_over(cf, item, base, nbase, nb, 20, &got); // serving
  *   lt_itemcf_free(cf);
+ * (model/cowatch.c runs one writer and many readers over counts that
+ * start at each training; the trained lists are its base.)
  */
 #ifndef LT_MODEL_ITEMCF_H
 #define LT_MODEL_ITEMCF_H
@@ -82,11 +101,35 @@ int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_
 /* Writes up to max neighbours of item into out, most similar first (ties:
  * smaller item id first), and their number into *nout. An unknown item or
  * one with no co-watches gives *nout = 0. Cost O(capacity log max).
- * Returns 0 or LT_EINVAL. */
+ * Returns 0, LT_EINVAL, or LT_EBUSY (*nout = 0) when every attempt met the
+ * writer changing this item (a writer descheduled inside a change). */
 int lt_itemcf_neighbors(const lt_itemcf_t *cf, uint32_t item, lt_itemcf_nb_t *out, size_t max,
                         size_t *nout);
 
-/* Number of users who watched item (n_item); 0 for unknown items. */
+/* The serving read: item's neighbours by the base-model rule above, with
+ * base[0..nbase) the base's list of item (best first, no item twice; may
+ * be empty). A listed partner that was not counted since keeps s_ij
+ * sqrt(p_i / N_i) (its own p_j / N_j is taken as 1: reading it for every
+ * listed partner would cost a random read each). The best max go to out,
+ * most similar first (ties: smaller id first), their number to *nout; out
+ * may not overlap base. cf may be NULL (base alone, unchanged). Counted
+ * partners that cannot beat the max-th kept are skipped before their
+ * counts are read, so a long base list makes the read cheaper. Returns 0,
+ * LT_EINVAL, or LT_EBUSY with out = base alone (unchanged) when every
+ * attempt met the writer changing this item. */
+int lt_itemcf_neighbors_over(const lt_itemcf_t *cf, uint32_t item, const lt_itemcf_nb_t *base,
+                             size_t nbase, lt_itemcf_nb_t *out, size_t max, size_t *nout);
+
+/* Sets item's prior count p_item (above), growing the model. Call it
+ * before readers see the model, or from the writer. Returns 0, LT_EINVAL
+ * or LT_ENOMEM. */
+int lt_itemcf_set_prior(lt_itemcf_t *cf, uint32_t item, uint32_t count);
+
+/* N_item = p_item + n_item (saturating); 0 for unknown items. */
+uint32_t lt_itemcf_support(const lt_itemcf_t *cf, uint32_t item);
+
+/* Number of users who watched item (n_item, counted by this model); 0 for
+ * unknown items. */
 uint32_t lt_itemcf_count(const lt_itemcf_t *cf, uint32_t item);
 
 /* Current number of items (ids 0 .. nitems-1). */

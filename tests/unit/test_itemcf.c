@@ -1,7 +1,8 @@
 /*
  * test_itemcf.c — model/itemcf (co-watch cosine neighbours, batch and
- * incremental, bounded memory) and model/ease (the closed-form item-item
- * model used by the pipeline on small catalogs).
+ * incremental, bounded memory, counts summed over a base model's list,
+ * readers running while the writer counts) and model/ease (the closed-form
+ * item-item model used by the pipeline on small catalogs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "model/itemcf.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,6 +197,150 @@ static void heavy_users_are_skipped_by_the_batch_build(void **st) {
   lt_csr_free(ui);
 }
 
+static void a_read_over_a_base_list_sums_the_counts(void **st) {
+  /* item 0: the base knew 6 watchers, 2 more since (N0 = 8); partner 4:
+   * p 2, counted with 0 twice since (N4 = 4); partner 8: new, counted once
+   * (N8 = 1); base list of 0: 7 .9, 9 .6, 4 .2, 3 .1 (shrink 0) */
+  lt_itemcf_t *cf = NULL;
+  assert_int_equal(lt_itemcf_new(10, NULL, &cf), 0);
+  uint32_t zero = 0;
+  assert_int_equal(lt_itemcf_set_prior(cf, 0, 6), 0);
+  assert_int_equal(lt_itemcf_set_prior(cf, 4, 2), 0);
+  for (int k = 0; k < 2; k++)
+    assert_int_equal(lt_itemcf_observe(cf, NULL, 0, 0), 0);
+  uint32_t partners[] = {4, 4, 8};
+  for (int k = 0; k < 3; k++)
+    assert_int_equal(lt_itemcf_observe(cf, &zero, 1, partners[k]), 0);
+  assert_int_equal(lt_itemcf_support(cf, 0), 8);
+  assert_int_equal(lt_itemcf_support(cf, 4), 4);
+  assert_int_equal(lt_itemcf_count(cf, 4), 2);
+  lt_itemcf_nb_t base[] = {{7, 0.9f}, {9, 0.6f}, {4, 0.2f}, {3, 0.1f}}, out[8];
+  size_t got = 0;
+  assert_int_equal(lt_itemcf_neighbors_over(cf, 0, base, 4, out, 8, &got), 0);
+  double scale = sqrt(6.0 / 8); /* listed, not counted since: s x sqrt(p0 / N0) */
+  double s4 = 2 / sqrt(8.0 * 4) + 0.2 * sqrt(6.0 * 2) / sqrt(8.0 * 4);
+  uint32_t want[] = {7, 9, 4, 8, 3};
+  double wsim[] = {0.9 * scale, 0.6 * scale, s4, 1 / sqrt(8.0), 0.1 * scale};
+  assert_int_equal(got, 5);
+  for (int k = 0; k < 5; k++) {
+    assert_int_equal(out[k].item, want[k]);
+    assert_float_equal(out[k].sim, wsim[k], 1e-6);
+  }
+  /* max keeps the best */
+  assert_int_equal(lt_itemcf_neighbors_over(cf, 0, base, 4, out, 3, &got), 0);
+  assert_int_equal(got, 3);
+  assert_int_equal(out[2].item, 4);
+  /* no base: the counts alone, as lt_itemcf_neighbors gives them */
+  lt_itemcf_nb_t nb[8];
+  size_t n2 = 0;
+  assert_int_equal(lt_itemcf_neighbors_over(cf, 0, NULL, 0, out, 8, &got), 0);
+  assert_int_equal(lt_itemcf_neighbors(cf, 0, nb, 8, &n2), 0);
+  assert_int_equal(got, 2);
+  assert_int_equal(n2, 2);
+  for (size_t k = 0; k < got; k++)
+    assert_true(out[k].item == nb[k].item && out[k].sim == nb[k].sim);
+  /* nothing counted for the item (9 has no prior either), no model, or an
+   * unknown item: the base list as it is */
+  uint32_t known[] = {9, 99};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(lt_itemcf_neighbors_over(cf, known[k], base, 4, out, 8, &got), 0);
+    assert_int_equal(got, 4);
+    assert_true(out[0].sim == 0.9f && out[3].sim == 0.1f);
+  }
+  assert_int_equal(lt_itemcf_neighbors_over(NULL, 0, base, 4, out, 3, &got), 0);
+  assert_int_equal(got, 3);
+  assert_int_equal(out[2].item, 4);
+  assert_int_equal(lt_itemcf_neighbors_over(cf, 0, NULL, 2, out, 8, &got), LT_EINVAL);
+  assert_int_equal(lt_itemcf_set_prior(cf, UINT32_MAX, 1), LT_EINVAL);
+  lt_itemcf_free(cf);
+}
+
+/* One writer churns item 0's table (capacity 8) with evictions and
+ * backward shifts, while partner 1 takes a third of item 0's pairs, more
+ * than the 1/capacity share Space-Saving never evicts: every consistent
+ * read of item 0 lists 1, at most 8 partners, no partner twice. A read
+ * that mixed two states of the table could miss 1 (moved by a backward
+ * shift past the reader) or see a partner twice. */
+enum { CH_CAP = 8, CH_OPS = 200000, CH_READERS = 2 };
+
+typedef struct churn {
+  lt_itemcf_t *cf;
+  int done;                       /* atomic */
+  uint64_t reads, busy, bad, max; /* atomic (readers) */
+} churn_t;
+
+static void *churn_writer(void *arg) {
+  churn_t *c = arg;
+  uint64_t s = 77;
+  uint32_t zero = 0, one = 1;
+  for (uint32_t k = 0; k < CH_OPS; k++) {
+    uint32_t x = k % 3 == 0 ? 1 : 2 + (uint32_t)(rng(&s) % 3000);
+    if (lt_itemcf_observe(c->cf, &zero, 1, x)) __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
+    if (k % 7 == 0) lt_itemcf_observe(c->cf, &one, 1, 2 + (uint32_t)(rng(&s) % 3000));
+    if (k % 5 == 0) lt_itemcf_observe(c->cf, NULL, 0, 0);
+  }
+  __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void *churn_reader(void *arg) {
+  churn_t *c = arg;
+  lt_itemcf_nb_t nb[4 * CH_CAP];
+  uint64_t s = (uint64_t)(uintptr_t)&nb;
+  while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+    uint32_t item = rng(&s) % 4 ? 0 : (uint32_t)(rng(&s) % 3002);
+    size_t got = 0;
+    int rc = rng(&s) % 2 ? lt_itemcf_neighbors(c->cf, item, nb, 4 * CH_CAP, &got)
+                         : lt_itemcf_neighbors_over(c->cf, item, NULL, 0, nb, 4 * CH_CAP, &got);
+    __atomic_add_fetch(&c->reads, 1, __ATOMIC_RELAXED);
+    if (rc == LT_EBUSY) {
+      __atomic_add_fetch(&c->busy, 1, __ATOMIC_RELAXED);
+      continue;
+    }
+    int ok = rc == 0 && got <= CH_CAP, has1 = 0;
+    for (size_t a = 0; a < got; a++) {
+      has1 |= nb[a].item == 1;
+      ok &= nb[a].item != item && nb[a].sim >= 0 && nb[a].sim <= 1;
+      for (size_t b = a + 1; b < got; b++)
+        ok &= nb[a].item != nb[b].item;
+    }
+    if (item == 0 && got) ok &= has1; /* 1 is item 0's first partner */
+    if (!ok) __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
+    uint64_t m = __atomic_load_n(&c->max, __ATOMIC_RELAXED);
+    if (got > m) __atomic_store_n(&c->max, got, __ATOMIC_RELAXED); /* readers race: a hint */
+  }
+  return NULL;
+}
+
+static void readers_never_see_a_torn_list_while_the_writer_counts(void **st) {
+  lt_itemcf_opts_t o;
+  lt_itemcf_opts_default(&o);
+  o.capacity = CH_CAP;
+  churn_t c;
+  memset(&c, 0, sizeof c);
+  assert_int_equal(lt_itemcf_new(2, &o, &c.cf), 0);
+  uint32_t zero = 0;
+  assert_int_equal(lt_itemcf_observe(c.cf, &zero, 1, 1), 0);
+  pthread_t w, r[CH_READERS];
+  for (int k = 0; k < CH_READERS; k++)
+    assert_int_equal(pthread_create(&r[k], NULL, churn_reader, &c), 0);
+  assert_int_equal(pthread_create(&w, NULL, churn_writer, &c), 0);
+  pthread_join(w, NULL);
+  for (int k = 0; k < CH_READERS; k++)
+    pthread_join(r[k], NULL);
+  assert_int_equal(c.bad, 0);
+  assert_true(c.reads > c.busy); /* most reads succeed */
+  assert_true(c.max <= CH_CAP);
+  /* every item's list is within the capacity once the writer is done */
+  lt_itemcf_nb_t nb[4 * CH_CAP];
+  size_t got;
+  for (uint32_t i = 0; i < lt_itemcf_nitems(c.cf); i++) {
+    assert_int_equal(lt_itemcf_neighbors(c.cf, i, nb, 4 * CH_CAP, &got), 0);
+    assert_true(got <= CH_CAP);
+  }
+  lt_itemcf_free(c.cf);
+}
+
 static void ease_matches_the_closed_form(void **st) {
   /* users {0,1} {0,2} {1,2,3} {0,1,3}, lambda 1; B from NumPy:
    * P = inv(X^T X + I), B = -P / diag(P), zero diagonal */
@@ -231,6 +377,8 @@ int main(void) {
       cmocka_unit_test(incremental_observe_equals_batch_build),
       cmocka_unit_test(memory_stays_bounded_and_heavy_partners_survive),
       cmocka_unit_test(heavy_users_are_skipped_by_the_batch_build),
+      cmocka_unit_test(a_read_over_a_base_list_sums_the_counts),
+      cmocka_unit_test(readers_never_see_a_torn_list_while_the_writer_counts),
       cmocka_unit_test(ease_matches_the_closed_form),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
