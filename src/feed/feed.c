@@ -676,6 +676,22 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
 
 /* ---- metrics ------------------------------------------------------------------ */
 
+/* A Prometheus histogram: nb counters (the last one +Inf) with the upper
+ * bounds bounds[0..nb-1), their running total as _count, sum as _sum. */
+static void histogram(FILE *out, const char *name, const char *help, const double *bounds,
+                      const uint64_t *counts, int nb, double sum) {
+  fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cum = 0;
+  for (int b = 0; b < nb; b++) {
+    cum += lt__load(&counts[b]);
+    if (b < nb - 1)
+      fprintf(out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bounds[b], cum);
+    else
+      fprintf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+  }
+  fprintf(out, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, sum, name, cum);
+}
+
 void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
   if (!f || !out) return;
   lt_feed_t *mf = (lt_feed_t *)f; /* counters are atomics; nothing changes */
@@ -707,20 +723,9 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
   __atomic_load(&f->train_seconds_last, &secs, __ATOMIC_RELAXED);
   fprintf(out, "# HELP laotie_train_seconds_last Duration of the last training.\n");
   fprintf(out, "# TYPE laotie_train_seconds_last gauge\nlaotie_train_seconds_last %.6f\n", secs);
-  fprintf(out, "# HELP laotie_train_seconds Durations of the trainings since start.\n"
-               "# TYPE laotie_train_seconds histogram\n");
-  uint64_t tcum = 0;
-  for (int b = 0; b < LT__TRAIN_BUCKETS; b++) {
-    tcum += lt__load(&f->train_bucket[b]);
-    if (b < LT__TRAIN_BUCKETS - 1)
-      fprintf(out, "laotie_train_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", lt__train_bounds[b],
-              tcum);
-    else
-      fprintf(out, "laotie_train_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", tcum);
-  }
   __atomic_load(&f->train_seconds_sum, &secs, __ATOMIC_RELAXED);
-  fprintf(out, "laotie_train_seconds_sum %.6f\nlaotie_train_seconds_count %" PRIu64 "\n", secs,
-          tcum);
+  histogram(out, "laotie_train_seconds", "Durations of the trainings since start.",
+            lt__train_bounds, f->train_bucket, LT__TRAIN_BUCKETS, secs);
   fprintf(out, "# TYPE laotie_train_stage_seconds_last gauge\n");
   for (int s = 0; s < LT_MODELS_STAGES; s++) {
     __atomic_load(&f->stage_seconds[s], &secs, __ATOMIC_RELAXED);
@@ -748,19 +753,8 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
   for (int s = 0; s < LT_SRC__COUNT; s++)
     fprintf(out, "laotie_feed_items_total{source=\"%s\"} %" PRIu64 "\n", lt_feed_source_name(s),
             lt__load(&f->items_by_source[s]));
-  fprintf(out, "# HELP laotie_feed_request_seconds In-process time of a feed request.\n");
-  fprintf(out, "# TYPE laotie_feed_request_seconds histogram\n");
-  uint64_t cum = 0;
-  for (int b = 0; b < LT__LAT_BUCKETS; b++) {
-    cum += lt__load(&f->lat_bucket[b]);
-    if (b < LT__LAT_BUCKETS - 1)
-      fprintf(out, "laotie_feed_request_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", lt__lat_bounds[b],
-              cum);
-    else
-      fprintf(out, "laotie_feed_request_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-  }
-  fprintf(out, "laotie_feed_request_seconds_sum %.6f\n", lt__load(&f->lat_sum_ns) / 1e9);
-  fprintf(out, "laotie_feed_request_seconds_count %" PRIu64 "\n", lt__load(&f->lat_count));
+  histogram(out, "laotie_feed_request_seconds", "In-process time of a feed request.",
+            lt__lat_bounds, f->lat_bucket, LT__LAT_BUCKETS, lt__load(&f->lat_sum_ns) / 1e9);
   lt_ranker_stats_t rs;
   lt_ranker_stats(f->ranker, &rs);
   fprintf(out, "# HELP laotie_ranker_examples_total Examples the online ranker learned from.\n");

@@ -1061,7 +1061,6 @@ static void count_latency(lt_feed_t *f, uint64_t ns) {
     b++;
   lt__count(&f->lat_bucket[b], 1);
   lt__count(&f->lat_sum_ns, ns);
-  lt__count(&f->lat_count, 1);
 }
 
 /* The page being picked: the creator rules and the AIGC cap. */

@@ -155,7 +155,7 @@ struct lt_feed {
   /* metrics (atomic counters) */
   uint64_t requests, cold_requests, empty_requests, similar_requests, items_total;
   uint64_t items_by_source[LT_SRC__COUNT];
-  uint64_t lat_count, lat_sum_ns, lat_bucket[LT__LAT_BUCKETS];
+  uint64_t lat_sum_ns, lat_bucket[LT__LAT_BUCKETS]; /* _count: the buckets' sum */
   uint64_t train_runs, train_failures, save_failures, models_rejected, observed;
   double train_seconds_last, stage_seconds[LT_MODELS_STAGES]; /* written under train_lock */
   uint64_t train_bucket[LT__TRAIN_BUCKETS]; /* trainings by duration (lt__train_bounds) */
