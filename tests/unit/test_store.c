@@ -56,6 +56,42 @@ static char *dump(lt_store_t *s, size_t *n) {
   return p;
 }
 
+/* The path of a snapshot in DIR/snapshots into path (the last one listed);
+ * returns how many there are. */
+static int snapshot_path(const char *dir, char *path, size_t cap) {
+  char sdir[600];
+  snprintf(sdir, sizeof sdir, "%s/snapshots", dir);
+  DIR *d = opendir(sdir);
+  assert_non_null(d);
+  struct dirent *e;
+  int found = 0;
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, ".snap")) {
+      snprintf(path, cap, "%s/%s", sdir, e->d_name);
+      found++;
+    }
+  closedir(d);
+  return found;
+}
+
+/* Reopens the store in dir, which must reject its one snapshot and replay
+ * the log to the state dumped in before[0..n). */
+static lt_store_t *reopen_rejecting_the_snapshot(const char *dir, const char *before, size_t n) {
+  lt_store_opts_t o;
+  lt_store_opts_default(&o);
+  lt_store_report_t rep;
+  lt_store_t *s = NULL;
+  assert_int_equal(lt_store_open(dir, &o, &s, &rep), 0);
+  assert_int_equal(rep.snapshot_loaded, 0);
+  assert_int_equal(rep.snapshots_rejected, 1);
+  size_t n2;
+  char *after = dump(s, &n2);
+  assert_int_equal(n, n2);
+  assert_memory_equal(before, after, n);
+  free(after);
+  return s;
+}
+
 static void fill(lt_store_t *s, int from, int to) {
   char id[32], u[32], it[32];
   for (int i = from; i < to; i++) {
@@ -148,21 +184,12 @@ static void damaged_snapshot_falls_back_to_the_log(void **st) {
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
   fill(s, 0, 300);
-  size_t n1, n2;
+  size_t n1;
   char *before = dump(s, &n1);
   assert_int_equal(lt_store_close(s, 1), 0);
   /* flip a byte in the middle of the only snapshot */
-  char sdir[600], path[900];
-  snprintf(sdir, sizeof sdir, "%s/snapshots", dir);
-  DIR *d = opendir(sdir);
-  struct dirent *e;
-  int found = 0;
-  while ((e = readdir(d)))
-    if (strstr(e->d_name, ".snap")) {
-      snprintf(path, sizeof path, "%s/%s", sdir, e->d_name);
-      found = 1;
-    }
-  closedir(d);
+  char path[900];
+  int found = snapshot_path(dir, path, sizeof path);
   assert_true(found);
   FILE *f = fopen(path, "r+b");
   fseek(f, 0, SEEK_END);
@@ -172,18 +199,9 @@ static void damaged_snapshot_falls_back_to_the_log(void **st) {
   fseek(f, len / 2, SEEK_SET);
   fputc(c ^ 0x40, f);
   fclose(f);
-  lt_store_opts_t o;
-  lt_store_opts_default(&o);
-  lt_store_report_t rep;
-  assert_int_equal(lt_store_open(dir, &o, &s, &rep), 0);
-  assert_int_equal(rep.snapshot_loaded, 0);
-  assert_int_equal(rep.snapshots_rejected, 1);
-  char *after = dump(s, &n2);
-  assert_int_equal(n1, n2);
-  assert_memory_equal(before, after, n1);
+  s = reopen_rejecting_the_snapshot(dir, before, n1);
   lt_store_close(s, 0);
   free(before);
-  free(after);
   lt_test_rmdir(dir);
   free(dir);
 }
@@ -195,20 +213,11 @@ static void a_version_1_snapshot_is_not_trusted_and_the_log_replayed(void **st) 
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
   fill(s, 0, 300);
-  size_t n1, n2;
+  size_t n1;
   char *before = dump(s, &n1);
   assert_int_equal(lt_store_close(s, 1), 0); /* writes a version-2 snapshot */
-  char sdir[600], path[900];
-  snprintf(sdir, sizeof sdir, "%s/snapshots", dir);
-  DIR *d = opendir(sdir);
-  struct dirent *e;
-  int found = 0;
-  while ((e = readdir(d)))
-    if (strstr(e->d_name, ".snap")) {
-      snprintf(path, sizeof path, "%s/%s", sdir, e->d_name);
-      found++;
-    }
-  closedir(d);
+  char path[900];
+  int found = snapshot_path(dir, path, sizeof path);
   assert_int_equal(found, 1);
   FILE *f = fopen(path, "r+b");
   unsigned char v[4];
@@ -219,22 +228,13 @@ static void a_version_1_snapshot_is_not_trusted_and_the_log_replayed(void **st) 
   fseek(f, 8, SEEK_SET);
   fwrite(v, 1, 4, f);
   fclose(f);
-  lt_store_opts_t o;
-  lt_store_opts_default(&o);
-  lt_store_report_t rep;
-  assert_int_equal(lt_store_open(dir, &o, &s, &rep), 0);
-  assert_int_equal(rep.snapshot_loaded, 0);
-  assert_int_equal(rep.snapshots_rejected, 1);
-  char *after = dump(s, &n2);
-  assert_int_equal(n1, n2);
-  assert_memory_equal(before, after, n1);
+  s = reopen_rejecting_the_snapshot(dir, before, n1);
   lt_record_t r = ev("e1", "u9", "v9", T0); /* still a duplicate */
   lt_write_result_t res;
   assert_int_equal(lt_store_write(s, &r, 1, 0, NULL, NULL, &res), 0);
   assert_int_equal(res.duplicates, 1);
   lt_store_close(s, 0);
   free(before);
-  free(after);
   lt_test_rmdir(dir);
   free(dir);
 }
@@ -365,13 +365,8 @@ static void *pipe_checker(void *arg) {
   return NULL;
 }
 
-typedef struct {
-  lt_store_t *s;
-  int t, errors;
-} pipe_writer_t;
-
 static void *pipe_writer(void *arg) {
-  pipe_writer_t *a = arg;
+  writer_arg_t *a = arg;
   char ids[10][32];
   for (int b = 0; b < 100; b++) {
     lt_record_t recs[10];
@@ -393,10 +388,10 @@ static void observers_run_in_log_order_one_batch_at_a_time(void **st) {
   assert_non_null(p.ids);
   lt_store_set_observer(s, pipe_observe, &p);
   pthread_t chk, th[4];
-  pipe_writer_t w[4];
+  writer_arg_t w[4];
   pthread_create(&chk, NULL, pipe_checker, &p);
   for (int t = 0; t < 4; t++) {
-    w[t] = (pipe_writer_t){s, t, 0};
+    w[t] = (writer_arg_t){s, t, 0};
     pthread_create(&th[t], NULL, pipe_writer, &w[t]);
   }
   for (int t = 0; t < 4; t++) {
