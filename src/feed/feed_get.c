@@ -753,7 +753,7 @@ static void score(req_t *q) {
     if (i + 8 < n) {
       uint32_t ahead = c[i + 8].item;
       __builtin_prefetch(lt_state_item_counters(q->st, ahead));
-      if (ahead < (k ? ials->nitems : 0))
+      if (k && ahead < ials->nitems)
         for (uint32_t b = 0; b < k; b += 16)
           __builtin_prefetch(ials->V + (size_t)ahead * k + b);
     }
