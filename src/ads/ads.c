@@ -452,7 +452,7 @@ static void apply_ad_event(lt_ads_t *a, const lt_event_t *e, uint32_t iid, int32
 
   /* ---- serving side: not part of the books ---- */
   uint32_t uid = LT_NONE;
-  lt_state_find(a->st, LT_NS_USER, e->user.p, e->user.n, &uid);
+  lt_state_event_ids(a->st, e, &uid, NULL);
   lt__profile_t prof;
   lt__profile(a->st, uid, &prof);
   uint32_t f[LT__MODEL_FEATS];
@@ -501,7 +501,7 @@ static void apply_event(lt_ads_t *a, const lt_event_t *e) {
       e->type != LT_EV_AD_CLICK && e->type != LT_EV_AD_CONVERSION)
     return;
   uint32_t iid, hour;
-  if (lt_state_find(a->st, LT_NS_ITEM, e->item.p, e->item.n, &iid)) return;
+  if (lt_state_event_ids(a->st, e, NULL, &iid)) return;
   int32_t day = lt__day_of(a, e->ts_ms, &hour);
   if (e->type == LT_EV_GIFT || e->type == LT_EV_PURCHASE) {
     lt_ads_revenue_day_t *rd = lt__rday(a, day, 1);

@@ -650,8 +650,7 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     }
     if (r->kind != LT_REC_EVENT) continue;
     const lt_event_t *e = &r->u.ev;
-    if (lt_state_find(f->st, LT_NS_USER, e->user.p, e->user.n, &user) ||
-        lt_state_find(f->st, LT_NS_ITEM, e->item.p, e->item.n, &item))
+    if (lt_state_event_ids(f->st, e, &user, &item))
       continue; /* not applied (rejected): nothing to learn */
     if (e->ts_ms > f->clock_ms) __atomic_store_n(&f->clock_ms, e->ts_ms, __ATOMIC_RELAXED);
     int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);

@@ -587,9 +587,7 @@ static float completion_credit(lt__pol_t *p, uint32_t duration_ms) {
 static void event(lt_feed_t *f, const lt_event_t *e) {
   lt__pol_t *p = &f->pol;
   uint32_t user, item;
-  if (lt_state_find(f->st, LT_NS_USER, e->user.p, e->user.n, &user) ||
-      lt_state_find(f->st, LT_NS_ITEM, e->item.p, e->item.n, &item))
-    return;
+  if (lt_state_event_ids(f->st, e, &user, &item)) return;
   lt__pol_item_t *pi = item_at(p, item);
   if (!pi) return;
   if (!pi->known) {

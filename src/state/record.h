@@ -91,6 +91,13 @@ typedef struct lt_event {
   uint32_t duration_ms; /* item duration hint from importers, 0 = unknown */
   float weight;         /* explicit strength (e.g. a rating), 0 = none */
   float propensity;     /* probability the policy showed it, 0 = unknown */
+  /* Not encoded: the dense ids lt_state_apply gave user and item when it
+   * applied this event (ids_set = 1), so the store's observer, which gets
+   * the applied records, need not intern the strings again
+   * (lt_state_event_ids). ids_set = 0 (a record parsed or decoded, not
+   * applied by this state): look the strings up. */
+  uint8_t ids_set;
+  uint32_t user_id, item_id;
 } lt_event_t;
 
 typedef struct lt_item_rec {

@@ -158,6 +158,21 @@ int lt_state_find(const lt_state_t *st, lt_ns_t ns, const char *s, size_t n, uin
   return lt_intern_find(st->ns[ns], s, n, id);
 }
 
+int lt_state_event_ids(const lt_state_t *st, const lt_event_t *e, uint32_t *user, uint32_t *item) {
+  if (e->ids_set) {
+    if (user) *user = e->user_id;
+    if (item) *item = e->item_id;
+    return LT_OK;
+  }
+  uint32_t u = LT_NONE, i = LT_NONE;
+  if ((user && lt_intern_find(st->ns[LT_NS_USER], e->user.p, e->user.n, &u)) ||
+      (item && lt_intern_find(st->ns[LT_NS_ITEM], e->item.p, e->item.n, &i)))
+    return LT_ENOTFOUND;
+  if (user) *user = u;
+  if (item) *item = i;
+  return LT_OK;
+}
+
 const char *lt_state_name(const lt_state_t *st, lt_ns_t ns, uint32_t id) {
   if ((unsigned)ns >= LT_NS__COUNT) return NULL;
   return lt_intern_str(st->ns[ns], id, NULL);
@@ -330,7 +345,7 @@ static double event_pop_weight(const lt_event_t *e, double ratio) {
   }
 }
 
-static int apply_event(lt_state_t *st, const lt_event_t *e) {
+static int apply_event(lt_state_t *st, lt_event_t *e) {
   int rc;
   int created = 0;
   if (e->id.n) {
@@ -347,6 +362,9 @@ static int apply_event(lt_state_t *st, const lt_event_t *e) {
   uint32_t uid, iid;
   if ((rc = intern(st, LT_NS_USER, e->user, &uid, NULL))) return rc;
   if ((rc = intern(st, LT_NS_ITEM, e->item, &iid, &created))) return rc;
+  e->user_id = uid; /* for the observers (lt_state_event_ids) */
+  e->item_id = iid;
+  e->ids_set = 1;
   lt_item_meta_t *m = lt_cv_at(&st->items, iid);
   lt_item_counters_t *c = lt_cv_at(&st->counters, iid);
   if (created) SET(m->published_at_ms, e->ts_ms);
@@ -508,8 +526,9 @@ static int apply_user(lt_state_t *st, const lt_user_rec_t *r) {
   return LT_OK;
 }
 
-int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn) {
+int lt_state_apply(lt_state_t *st, lt_record_t *rec, uint64_t lsn) {
   const char *why;
+  if (rec->kind == LT_REC_EVENT) rec->u.ev.ids_set = 0;
   if (lt_record_check(rec, &why)) return LT_EINVAL;
   int rc = LT_OK;
   uint32_t a, b;

@@ -67,8 +67,9 @@ void lt_state_free(lt_state_t *st);
  * position a snapshot covers). Returns 0, LT_EDUPLICATE (an event whose id
  * was already applied: nothing changed), LT_EINVAL (fails lt_record_check;
  * nothing changed) or LT_ENOMEM. Records of higher layers (kind >=
- * LT_REC_EXT_BASE) are not passed here. */
-int lt_state_apply(lt_state_t *st, const lt_record_t *rec, uint64_t lsn);
+ * LT_REC_EXT_BASE) are not passed here. Writes only rec->u.ev's ids_set,
+ * user_id and item_id: set for an event it applied, cleared otherwise. */
+int lt_state_apply(lt_state_t *st, lt_record_t *rec, uint64_t lsn);
 
 /* Marks that everything up to log offset end has been applied (records of
  * higher layers advance it too). */
@@ -97,6 +98,11 @@ typedef enum { LT_NS_USER, LT_NS_ITEM, LT_NS_CREATOR, LT_NS_TAG, LT_NS_GROUP, LT
 
 /* External string -> dense id; LT_ENOTFOUND when never seen. Lock-free. */
 int lt_state_find(const lt_state_t *st, lt_ns_t ns, const char *s, size_t n, uint32_t *id);
+/* An event's dense user and item ids: the ones lt_state_apply stored in it
+ * (e->ids_set), else looked up. user / item may be NULL (not wanted: not
+ * looked up). Returns 0, or LT_ENOTFOUND when a wanted string was never
+ * seen (the event was not applied). */
+int lt_state_event_ids(const lt_state_t *st, const lt_event_t *e, uint32_t *user, uint32_t *item);
 /* Dense id -> external string (NUL-terminated, valid for the state's
  * life), or NULL. */
 const char *lt_state_name(const lt_state_t *st, lt_ns_t ns, uint32_t id);

@@ -278,8 +278,9 @@ static int reserve_ptrs(lt_store_t *s, size_t n) {
  * and applies them; *end gets the log offset to wait for (lt_log_wait,
  * after releasing wlock, so concurrent writers share one fsync). recs (may
  * be NULL: decode the encoded bytes) are the same records already
- * decoded, which saves a decode on the hot path. Caller holds wlock. */
-static int append_and_apply(lt_store_t *s, size_t n, const lt_record_t *recs, uint64_t *end) {
+ * decoded, which saves a decode on the hot path; applying stores the
+ * events' dense ids in them for the observer. Caller holds wlock. */
+static int append_and_apply(lt_store_t *s, size_t n, lt_record_t *recs, uint64_t *end) {
   *end = 0;
   if (!n) return LT_OK;
   size_t off = 0;

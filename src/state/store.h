@@ -73,7 +73,8 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
 /* Called after each successful lt_store_write with the records that were
  * appended and applied (duplicates and invalid ones left out): in log
  * order, never two calls at once, before that write returns; not called
- * on replay. The next batch may be applied to the state meanwhile (the
+ * on replay. Their events carry the dense ids the state gave them
+ * (lt_event_t.ids_set: use lt_state_event_ids). The next batch may be applied to the state meanwhile (the
  * observer is the second stage of a pipeline: store.c), so an observer
  * must read the state as any lock-free reader does. Set before writes
  * start. */

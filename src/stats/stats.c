@@ -213,7 +213,7 @@ static int young(const lt_stats_t *s, uint32_t cid, int64_t ts_ms) {
 
 static int apply_event(lt_stats_t *s, const lt_event_t *e) {
   uint32_t iid;
-  if (find(s, LT_NS_ITEM, e->item, &iid)) {
+  if (lt_state_event_ids(s->st, e, NULL, &iid)) {
     s->skipped++;
     return LT_OK;
   }

@@ -132,6 +132,40 @@ static void event_with_an_applied_id_is_not_applied_twice(void **s) {
   lt_state_free(st);
 }
 
+/* Applying an event stores its dense ids in it (the store's observer uses
+ * them instead of interning the strings again); a duplicate or a record
+ * parsed but not applied carries none, and lt_state_event_ids looks those
+ * up. */
+static void an_applied_event_carries_its_dense_ids(void **s) {
+  lt_state_t *st = new_state();
+  lt_record_t a = ev("u1", "v1", LT_EV_PLAY, T0, 1000), b = ev("u2", "v2", LT_EV_LIKE, T0, 0);
+  assert_int_equal(lt_state_apply(st, &a, 0), 0);
+  assert_int_equal(lt_state_apply(st, &b, 0), 0);
+  assert_true(b.u.ev.ids_set);
+  assert_int_equal(b.u.ev.user_id, id_of(st, LT_NS_USER, "u2"));
+  assert_int_equal(b.u.ev.item_id, id_of(st, LT_NS_ITEM, "v2"));
+  assert_int_not_equal(b.u.ev.user_id, a.u.ev.user_id);
+  uint32_t u = LT_NONE, i = LT_NONE;
+  assert_int_equal(lt_state_event_ids(st, &a.u.ev, &u, &i), 0);
+  assert_int_equal(u, id_of(st, LT_NS_USER, "u1"));
+  assert_int_equal(i, id_of(st, LT_NS_ITEM, "v1"));
+
+  lt_record_t d = ev("u2", "v1", LT_EV_PLAY, T0, 1000);
+  d.u.ev.id = LT_STR("e1");
+  assert_int_equal(lt_state_apply(st, &d, 0), 0);
+  d.u.ev.user_id = 77; /* stale: a duplicate must not pass these on */
+  assert_int_equal(lt_state_apply(st, &d, 0), LT_EDUPLICATE);
+  assert_false(d.u.ev.ids_set);
+  assert_int_equal(lt_state_event_ids(st, &d.u.ev, &u, NULL), 0);
+  assert_int_equal(u, id_of(st, LT_NS_USER, "u2"));
+
+  lt_record_t x = ev("u1", "nobody-saw-me", LT_EV_PLAY, T0, 1000); /* never applied */
+  assert_int_equal(lt_state_event_ids(st, &x.u.ev, &u, NULL), 0);
+  assert_int_equal(u, id_of(st, LT_NS_USER, "u1"));
+  assert_int_equal(lt_state_event_ids(st, &x.u.ev, &u, &i), LT_ENOTFOUND);
+  lt_state_free(st);
+}
+
 /* ---- the idempotency window ----------------------------------------- */
 
 #define HOUR 3600000LL
@@ -607,6 +641,7 @@ int main(void) {
       cmocka_unit_test(play_counts_watch_time_and_completion),
       cmocka_unit_test(history_keeps_the_newest_entries_oldest_first),
       cmocka_unit_test(event_with_an_applied_id_is_not_applied_twice),
+      cmocka_unit_test(an_applied_event_carries_its_dense_ids),
       cmocka_unit_test(duplicates_inside_the_window_are_rejected_outside_accepted),
       cmocka_unit_test(a_retry_is_judged_by_arrival_and_skewed_clocks_do_not_move_the_window),
       cmocka_unit_test(the_index_stays_bounded_under_a_stream_of_unique_ids),

@@ -255,6 +255,45 @@ static void on_observe(void *ctx, const lt_record_t *recs, size_t n) {
   ((seen_t *)ctx)->records += n;
 }
 
+typedef struct {
+  lt_store_t *s;
+  size_t events, with_ids;
+} ids_seen_t;
+
+/* Every event the observer gets carries the dense ids the state gave it. */
+static void on_observe_ids(void *ctx, const lt_record_t *recs, size_t n) {
+  ids_seen_t *o = ctx;
+  lt_state_t *st = lt_store_state(o->s);
+  for (size_t i = 0; i < n; i++) {
+    const lt_event_t *e = &recs[i].u.ev;
+    if (recs[i].kind != LT_REC_EVENT) continue;
+    o->events++;
+    uint32_t u, it;
+    if (e->ids_set && !lt_state_find(st, LT_NS_USER, e->user.p, e->user.n, &u) &&
+        !lt_state_find(st, LT_NS_ITEM, e->item.p, e->item.n, &it) && u == e->user_id &&
+        it == e->item_id)
+      o->with_ids++;
+  }
+}
+
+static void observer_gets_events_with_their_dense_ids(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  ids_seen_t o = {s, 0, 0};
+  lt_store_set_observer(s, on_observe_ids, &o);
+  lt_record_t r[4] = {ev("a", "u1", "v1", T0), ev("b", "u2", "v1", T0), ev("a", "u3", "v3", T0),
+                      ev("c", "u1", "v4", T0)};
+  lt_write_result_t res;
+  assert_int_equal(lt_store_write(s, r, 4, 0, NULL, NULL, &res), 0);
+  assert_int_equal(res.duplicates, 1); /* "a" twice: the observer never sees the second */
+  assert_int_equal(o.events, 3);
+  assert_int_equal(o.with_ids, 3);
+  assert_false(r[0].u.ev.ids_set); /* the caller's records are left alone */
+  lt_store_close(s, 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
 static void extension_records_reach_their_owner_live_and_on_replay(void **st) {
   char *dir = lt_test_tmpdir("store");
   seen_t seen = {0};
@@ -439,6 +478,7 @@ int main(void) {
       cmocka_unit_test(extension_records_reach_their_owner_live_and_on_replay),
       cmocka_unit_test(concurrent_writers_share_fsyncs_and_lose_nothing),
       cmocka_unit_test(observers_run_in_log_order_one_batch_at_a_time),
+      cmocka_unit_test(observer_gets_events_with_their_dense_ids),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
