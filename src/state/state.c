@@ -645,8 +645,14 @@ size_t lt_state_user_history(lt_state_t *st, uint32_t user, lt_hist_t *out, size
   lt__user_t *u = lt__user(st, user);
   pthread_mutex_lock(user_lock(st, user));
   size_t n = u->hlen, take = n < max ? n : max;
-  /* the newest `take` entries, oldest first: ring positions n-take .. n-1 */
-  for (size_t i = 0; i < take; i++) out[i] = u->hist[(u->hhead + (n - take) + i) % n];
+  /* the newest `take` entries, oldest first: ring positions n-take .. n-1
+   * after hhead, in at most two runs (one division, not one per entry:
+   * the ranker copies 64 entries per event on the writer path) */
+  if (take) {
+    size_t from = (u->hhead + (n - take)) % n, first = n - from < take ? n - from : take;
+    memcpy(out, u->hist + from, first * sizeof *out);
+    memcpy(out + first, u->hist, (take - first) * sizeof *out);
+  }
   pthread_mutex_unlock(user_lock(st, user));
   return take;
 }
