@@ -36,6 +36,19 @@
  * lt_feed_train moves: one opens when a training begins and becomes the
  * served one when its snapshot is published.
  *
+ * Two cores per batch. lt_feed_observe is the serial stage of the store's
+ * write pipeline, so its time per batch bounds ingestion. The co-watch
+ * counts and everything else it feeds (policies, ranker, rings) share no
+ * data but the state, which both only read, so a batch of at least
+ * LT__CW_PARALLEL records is split: a helper thread (cw_th) counts its
+ * co-watch, in log order, while the calling thread does the rest, in log
+ * order; lt_feed_observe returns once both are done. Every consumer thus
+ * sees the same records in the same order as with one thread, and all of
+ * a batch is counted when the call returns (as before), but a batch takes
+ * max(co-watch, rest) instead of their sum. Smaller batches (one event at
+ * a time in the simulator) stay on the calling thread: a hand-over costs
+ * a wake-up.
+ *
  * Invariants:
  *  1. cur is never NULL between lt_feed_new and lt_feed_free, and
  *     f->version / f->trained_at_ms equal cur's once publish returns;
@@ -466,6 +479,15 @@ int lt_feed_save_ranker(lt_feed_t *f) {
 
 void lt_feed_free(lt_feed_t *f) {
   if (!f) return;
+  if (f->cw_started) {
+    pthread_mutex_lock(&f->cw_mu);
+    f->cw_stop = 1;
+    pthread_cond_broadcast(&f->cw_cv);
+    pthread_mutex_unlock(&f->cw_mu);
+    pthread_join(f->cw_th, NULL);
+    pthread_mutex_destroy(&f->cw_mu);
+    pthread_cond_destroy(&f->cw_cv);
+  }
   if (f->dir && f->ranker) lt_feed_save_ranker(f);
   lt_ranker_free(f->ranker);
   lt_models_release(f->cur);
@@ -637,8 +659,68 @@ static void cowatch_observe(lt_feed_t *f, const lt_event_t *e, uint32_t user, ui
     (void)lt_cowatch_positive(f->cowatch, user, item); /* ENOMEM: this pair goes uncounted */
 }
 
+/* Counts the co-watch of recs[0..n), in order. */
+static void cowatch_batch(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint32_t user, item;
+    if (recs[i].kind == LT_REC_EVENT && !lt_state_event_ids(f->st, &recs[i].u.ev, &user, &item))
+      cowatch_observe(f, &recs[i].u.ev, user, item);
+  }
+}
+
+static void *cowatch_main(void *arg) {
+  lt_feed_t *f = arg;
+  pthread_mutex_lock(&f->cw_mu);
+  for (;;) {
+    while (!f->cw_job && !f->cw_stop)
+      pthread_cond_wait(&f->cw_cv, &f->cw_mu);
+    if (!f->cw_job) break; /* stopped, nothing handed over */
+    const lt_record_t *recs = f->cw_job;
+    size_t n = f->cw_n;
+    pthread_mutex_unlock(&f->cw_mu);
+    cowatch_batch(f, recs, n);
+    pthread_mutex_lock(&f->cw_mu);
+    f->cw_job = NULL;
+    f->cw_busy = 0;
+    pthread_cond_broadcast(&f->cw_cv);
+  }
+  pthread_mutex_unlock(&f->cw_mu);
+  return NULL;
+}
+
+/* Hands recs to the co-watch helper (started on first use). Returns 0 when
+ * it took them; otherwise the caller counts them itself. */
+static int cowatch_hand_over(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+  if (!f->cw_started) {
+    pthread_mutex_init(&f->cw_mu, NULL);
+    pthread_cond_init(&f->cw_cv, NULL);
+    if (pthread_create(&f->cw_th, NULL, cowatch_main, f)) {
+      pthread_mutex_destroy(&f->cw_mu);
+      pthread_cond_destroy(&f->cw_cv);
+      return -1; /* no thread: count here (and try again next batch) */
+    }
+    f->cw_started = 1;
+  }
+  pthread_mutex_lock(&f->cw_mu);
+  f->cw_job = recs;
+  f->cw_n = n;
+  f->cw_busy = 1;
+  pthread_cond_broadcast(&f->cw_cv);
+  pthread_mutex_unlock(&f->cw_mu);
+  return 0;
+}
+
+static void cowatch_wait(lt_feed_t *f) {
+  pthread_mutex_lock(&f->cw_mu);
+  while (f->cw_busy)
+    pthread_cond_wait(&f->cw_cv, &f->cw_mu);
+  pthread_mutex_unlock(&f->cw_mu);
+}
+
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
   if (!f || !recs) return;
+  /* the co-watch on the helper, the rest here (design note) */
+  int helper = f->cowatch && n >= LT__CW_PARALLEL && cowatch_hand_over(f, recs, n) == 0;
   for (size_t i = 0; i < n; i++) {
     const lt_record_t *r = &recs[i];
     uint32_t item, user;
@@ -655,7 +737,7 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     if (e->ts_ms > f->clock_ms) __atomic_store_n(&f->clock_ms, e->ts_ms, __ATOMIC_RELAXED);
     int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);
     lt_ranker_observe(f->ranker, f->st, e, user, item, source);
-    if (f->cowatch) cowatch_observe(f, e, user, item);
+    if (f->cowatch && !helper) cowatch_observe(f, e, user, item);
     lt__count(&f->observed, 1);
     switch (e->type) {
     case LT_EV_PLAY:
@@ -671,6 +753,7 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
       break;
     }
   }
+  if (helper) cowatch_wait(f);
 }
 
 /* ---- metrics ------------------------------------------------------------------ */

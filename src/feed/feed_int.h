@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 
+#define LT__CW_PARALLEL 64 /* records per batch from which lt_feed_observe splits (feed.c) */
 #define LT__HOT_N 1024     /* recently engaged items (trending between trains) */
 #define LT__NEW_N 256      /* recently put items (fresh between trains) */
 #define LT__SERVED_BITS 18 /* request -> source / propensity attribution slots */
@@ -138,6 +139,16 @@ struct lt_feed {
   lt_ads_t *ads;         /* lt_feed_set_ads (atomic pointer); NULL = no ads */
   lt_cowatch_t *cowatch; /* live co-watch (NULL when off): counted by lt_feed_observe,
                             generations moved by lt_feed_train, read by requests */
+  /* the co-watch helper of lt_feed_observe (feed.c, "Online learning"):
+   * started by the first large batch, stopped by lt_feed_free. job is the
+   * batch it counts (NULL = none, under cw_mu); cw_busy = 1 from the hand
+   * over until it is done */
+  pthread_t cw_th;
+  pthread_mutex_t cw_mu;
+  pthread_cond_t cw_cv;
+  const lt_record_t *cw_job;
+  size_t cw_n;
+  int cw_started, cw_busy, cw_stop;
 
   /* written by requests (any thread), read by lt_feed_observe and
    * lt_feed_annotate: slot = hash(request id, item), word = 32 tag bits |

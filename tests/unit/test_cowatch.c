@@ -401,6 +401,80 @@ static int similar_has(lt_feed_t *f, uint32_t item, uint32_t want, lt_feed_entry
   return 0;
 }
 
+/* The metrics lines of f that start with prefix, in one string. */
+static void metrics_of(lt_feed_t *f, const char *prefix, char *out, size_t max) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&buf, &len);
+  assert_non_null(m);
+  lt_feed_metrics(f, m);
+  fclose(m);
+  size_t used = 0;
+  out[0] = 0;
+  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+    if (!strncmp(line, prefix, strlen(prefix)) && used + strlen(line) + 2 < max)
+      used += (size_t)snprintf(out + used, max - used, "%s\n", line);
+  free(buf);
+}
+
+/* lt_feed_observe counts a large batch's co-watch on a helper thread
+ * while it does the rest (feed.c, "Two cores per batch"): the result must
+ * be what one event at a time gives — same counts, same lists, same
+ * ranker examples. */
+static void a_batch_is_learned_as_its_events_one_by_one(void **st_) {
+  NOW = lt_now_ms() - 3600 * 1000LL;
+  lt_state_t *st = make_state();
+  lt_feed_opts_t o;
+  lt_feed_opts_default(&o);
+  o.ials_k = 8;
+  o.ials_iters = 4;
+  lt_feed_t *f[2];
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(lt_feed_new(st, &o, NULL, &f[k]), 0);
+    assert_int_equal(lt_feed_train(f[k], 0, NULL), 0);
+  }
+  enum { N = 192 }; /* >= LT__CW_PARALLEL (64): split */
+  lt_record_t recs[N];
+  char names[N][2][16];
+  uint64_t s = 11;
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i][0], 16, "u%d", (int)(rng(&s) % 50));
+    snprintf(names[i][1], 16, "v%d", (int)(rng(&s) % 70)); /* some never put */
+    recs[i] = play_rec(names[i][0], names[i][1], NOW + i * 1000, 27000);
+    if (i % 9 == 4) recs[i].u.ev.type = LT_EV_NOT_INTERESTED;
+    if (i % 7 == 3) recs[i].u.ev.watch_ms = 1000; /* not positive */
+    apply(st, &recs[i]);
+  }
+  lt_feed_observe(f[0], recs, N); /* one batch: the helper counts */
+  for (int i = 0; i < N; i++)
+    lt_feed_observe(f[1], &recs[i], 1); /* one by one: no helper */
+  char ma[4096], mb[4096];
+  metrics_of(f[0], "laotie_cowatch_positives_total", ma, sizeof ma);
+  metrics_of(f[1], "laotie_cowatch_positives_total", mb, sizeof mb);
+  unsigned long positives = 0;
+  assert_int_equal(sscanf(ma, "laotie_cowatch_positives_total %lu", &positives), 1);
+  assert_true(positives > 50);
+  assert_string_equal(ma, mb);
+  metrics_of(f[0], "laotie_ranker_", ma, sizeof ma);
+  metrics_of(f[1], "laotie_ranker_", mb, sizeof mb);
+  assert_true(strstr(ma, "laotie_ranker_examples_total") != NULL);
+  assert_string_equal(ma, mb);
+  for (uint32_t item = 0; item < lt_state_count(st, LT_NS_ITEM); item++) {
+    lt_feed_entry_t x[30], y[30];
+    uint32_t nx = 0, ny = 0;
+    assert_int_equal(lt_feed_similar(f[0], item, 30, x, &nx), 0);
+    assert_int_equal(lt_feed_similar(f[1], item, 30, y, &ny), 0);
+    assert_int_equal(nx, ny);
+    for (uint32_t k = 0; k < nx; k++) {
+      assert_int_equal(x[k].item, y[k].item);
+      assert_true(x[k].score == y[k].score);
+    }
+  }
+  lt_feed_free(f[0]);
+  lt_feed_free(f[1]);
+  lt_state_free(st);
+}
+
 static void a_new_cowatch_pattern_shows_without_retraining(void **st_) {
   NOW = lt_now_ms() - 3600 * 1000LL;
   lt_state_t *st = make_state();
@@ -500,6 +574,7 @@ int main(void) {
       cmocka_unit_test(per_item_lists_never_exceed_the_capacity),
       cmocka_unit_test(readers_and_a_learner_run_while_the_writer_counts),
       cmocka_unit_test(a_new_cowatch_pattern_shows_without_retraining),
+      cmocka_unit_test(a_batch_is_learned_as_its_events_one_by_one),
       cmocka_unit_test(cowatch_keys_are_set_by_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
