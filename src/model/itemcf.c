@@ -419,6 +419,14 @@ int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_
   for (size_t j = 0; j < n; j++)
     __builtin_prefetch(item_at(cf, recent[j]));
   item_t *a = item_at(cf, new_item);
+  /* a's slots for every partner (and their errors): random lines of one
+   * table, each otherwise a miss in its turn */
+  const tmem_t *ta = a->t;
+  for (size_t j = 0; ta && j < n; j++) {
+    uint32_t h = home(recent[j], ta->cap - 1);
+    __builtin_prefetch(&ta->s[h]);
+    if (ta->e) __builtin_prefetch(&ta->e[h]);
+  }
   w_begin(a);
   if (a->n < UINT32_MAX) __atomic_store_n(&a->n, a->n + 1, __ATOMIC_RELEASE);
   for (size_t j = 0; j < n && !rc; j++)
@@ -426,7 +434,10 @@ int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_
   w_end(a);
   for (size_t j = 0; j < n; j++) {
     const tmem_t *t = item_at(cf, recent[j])->t;
-    if (t) __builtin_prefetch(&t->s[home(new_item, t->cap - 1)]);
+    if (!t) continue;
+    uint32_t h = home(new_item, t->cap - 1);
+    __builtin_prefetch(&t->s[h]);
+    if (t->e) __builtin_prefetch(&t->e[h]);
   }
   for (size_t j = 0; j < n && !rc; j++) {
     if (recent[j] == new_item) continue;
