@@ -659,10 +659,15 @@ static void cowatch_observe(lt_feed_t *f, const lt_event_t *e, uint32_t user, ui
     (void)lt_cowatch_positive(f->cowatch, user, item); /* ENOMEM: this pair goes uncounted */
 }
 
-/* Counts the co-watch of recs[0..n), in order. */
+/* Counts the co-watch of recs[0..n), in order, loading the window of the
+ * user COWATCH_AHEAD events later meanwhile. */
+#define COWATCH_AHEAD 4
 static void cowatch_batch(lt_feed_t *f, const lt_record_t *recs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     uint32_t user, item;
+    if (i + COWATCH_AHEAD < n && recs[i + COWATCH_AHEAD].kind == LT_REC_EVENT &&
+        recs[i + COWATCH_AHEAD].u.ev.ids_set)
+      lt_cowatch_prefetch(f->cowatch, recs[i + COWATCH_AHEAD].u.ev.user_id);
     if (recs[i].kind == LT_REC_EVENT && !lt_state_event_ids(f->st, &recs[i].u.ev, &user, &item))
       cowatch_observe(f, &recs[i].u.ev, user, item);
   }

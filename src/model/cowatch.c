@@ -259,6 +259,13 @@ int lt_cowatch_positive(lt_cowatch_t *cw, uint32_t user, uint32_t item) {
   return 0;
 }
 
+void lt_cowatch_prefetch(const lt_cowatch_t *cw, uint32_t user) {
+  if (!cw || user >= cw->win_users) return;
+  const uint32_t *w = cw->win + (size_t)user * (cw->o.window + 1);
+  __builtin_prefetch(w);
+  __builtin_prefetch(w + cw->o.window); /* a window may span two lines */
+}
+
 void lt_cowatch_negative(lt_cowatch_t *cw, uint32_t user, uint32_t item) {
   if (!cw || user >= cw->win_users) return;
   uint32_t *w = window_of(cw, user);

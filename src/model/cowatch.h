@@ -92,6 +92,11 @@ int lt_cowatch_prior(lt_cowatch_t *cw, uint32_t item, uint32_t count);
 /* Writer: user's positive event on item (see the rules above). Returns 0,
  * LT_EINVAL (an id of UINT32_MAX) or LT_ENOMEM (what was counted stays). */
 int lt_cowatch_positive(lt_cowatch_t *cw, uint32_t user, uint32_t item);
+
+/* Writer: a hint that an event of user comes soon (a batch's writer calls
+ * it a few events ahead): starts loading the user's window, a random
+ * read. Changes nothing. */
+void lt_cowatch_prefetch(const lt_cowatch_t *cw, uint32_t user);
 /* Writer: user said not_interested to item: it leaves the user's window. */
 void lt_cowatch_negative(lt_cowatch_t *cw, uint32_t user, uint32_t item);
 
