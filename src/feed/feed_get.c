@@ -871,12 +871,14 @@ static void score(req_t *q) {
 /* The pool an item serves at q->now (-1: none): status IN or JUDGING and
  * not yet aged out (the writer's sweep may not have run since). */
 static int pool_stage(const req_t *q, uint32_t item) {
+  /* the age first: the item's row is in cache (the candidate was checked
+   * against it), the pool's row would be a miss, and most are too old */
+  const lt_item_meta_t *m = lt_state_item(q->st, item);
+  if (!m || sat_sub(q->now, m->published_at_ms) > q->f->o.pool_max_age_ms) return -1;
   const lt__pol_item_t *pi = lt__pol_item(q->f, item);
   if (!pi) return -1;
   int st = __atomic_load_n(&pi->status, __ATOMIC_RELAXED);
   if (st != LT_POOL_IN && st != LT_POOL_JUDGING) return -1;
-  const lt_item_meta_t *m = lt_state_item(q->st, item);
-  if (!m || sat_sub(q->now, m->published_at_ms) > q->f->o.pool_max_age_ms) return -1;
   return __atomic_load_n(&pi->stage, __ATOMIC_RELAXED);
 }
 
