@@ -78,6 +78,7 @@ struct lt_store {
   lt_u64map_t pending;   /* event id hash -> ticket (invariant 3; under wlock) */
   pthread_cond_t turn_cv; /* with wlock: turn moved */
   uint64_t next_ticket, turn; /* invariant 2 (under wlock) */
+  uint64_t first_refused;     /* ticket of the first batch refused since recovery, 0 = none */
   lt_store_observer_fn observer;
   void *observer_ctx;
   uint64_t dirty;        /* records since the last snapshot */
@@ -375,7 +376,10 @@ static int wait_and_apply(lt_store_t *s, uint64_t end, uint64_t ticket,
     pthread_cond_wait(&s->turn_cv, &s->wlock);
   if (!rc && s->failed) rc = LT_EREADONLY; /* an earlier batch was refused: no hole */
   if (!rc && (rc = apply(s, ctx))) s->broken = 1;
-  if (rc) set_failed(s);
+  if (rc) {
+    set_failed(s);
+    if (!s->first_refused) s->first_refused = ticket;
+  }
   else lt_state_set_applied(s->st, end);
   s->turn++;
   pthread_cond_broadcast(&s->turn_cv);
@@ -406,7 +410,7 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
   lt_write_result_t r = {0, 0, 0};
   int rc = LT_OK;
   size_t m = 0;
-  uint64_t first = 0, end = 0, ticket = 0, t;
+  uint64_t first = 0, end = 0, ticket = 0, t, dep = 0;
   void *own = NULL; /* the accepted records' lengths (and records, when some were left out) */
   pthread_mutex_lock(&s->wlock);
   t = s->next_ticket; /* the ticket this batch takes if it is queued */
@@ -425,8 +429,10 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
       int created = 0;
       if (lt_state_event_seen(s->st, id)) st = LT_EDUPLICATE;
       else if ((rc = lt_u64map_upsert(&s->pending, key, &slot, &created))) goto out;
-      else if (!created && *slot >= s->turn) st = LT_EDUPLICATE; /* in this batch or in flight */
-      else *slot = t;
+      else if (!created && *slot >= s->turn) { /* in this batch or in a batch in flight */
+        st = LT_EDUPLICATE;
+        if (*slot != t && *slot > dep) dep = *slot;
+      } else *slot = t;
     }
     if (status) status[i] = st;
     if (why) why[i] = st == LT_EINVAL ? reason : NULL;
@@ -451,7 +457,14 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     r.duplicates = 0;
     goto out;
   }
-  if (!m) goto out;
+  if (!m) {
+    /* only duplicates: those of a batch in flight are acknowledged once
+     * that batch is (a later batch of ours would wait for it anyway) */
+    while (dep && s->turn <= dep)
+      pthread_cond_wait(&s->turn_cv, &s->wlock);
+    if (dep && s->first_refused && s->first_refused <= dep) rc = LT_EREADONLY;
+    goto out;
+  }
   /* what stage 3 needs once wlock is let go (s->lens, s->idx belong to
    * the next batch then) */
   size_t need = m * sizeof(uint32_t) + (m < n ? m * sizeof(lt_record_t) : 0);
@@ -634,6 +647,7 @@ int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep) {
              "a batch was applied only in part: the store must be reopened");
   } else if (!(rc = lt_log_reopen(s->log, lt_state_applied(s->st), rep))) {
     s->failed = 0;
+    s->first_refused = 0;
     __atomic_store_n(&s->failed_ns, 0, __ATOMIC_RELEASE);
     if (s->pending.len) memset(s->pending.keys, 0, s->pending.cap * sizeof *s->pending.keys);
     s->pending.len = 0;
