@@ -468,15 +468,16 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
   /* what stage 3 needs once wlock is let go (s->lens, s->idx belong to
    * the next batch then) */
   size_t need = m * sizeof(uint32_t) + (m < n ? m * sizeof(lt_record_t) : 0);
-  if (!(own = malloc(need + sizeof(lt_record_t)))) {
+  if (!(own = malloc(need))) {
     rc = LT_ENOMEM;
     goto out;
   }
-  lt_record_t *acc = (lt_record_t *)recs;
+  const lt_record_t *acc = recs;
   if (m < n) {
-    acc = own;
+    lt_record_t *kept = own;
     for (size_t j = 0; j < m; j++)
-      acc[j] = recs[s->idx[j]];
+      kept[j] = recs[s->idx[j]];
+    acc = kept;
   }
   uint32_t *lens = (uint32_t *)((char *)own + (m < n ? m * sizeof(lt_record_t) : 0));
   memcpy(lens, s->lens, m * sizeof *lens);
