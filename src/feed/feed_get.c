@@ -31,7 +31,10 @@
  *                   vector when the user's event count is unchanged since
  *                   training, else folded in from the newest 256 history
  *                   entries (lt_ials_fold_in), so a new user's first plays
- *                   count at once;
+ *                   count at once; for a trained vector the search was done
+ *                   at training (the snapshot's user_ann lists, models.h)
+ *                   and the request only filters its results, searching
+ *                   itself when too few pass;
  *        explore    exploration candidates: items serving a traffic pool
  *                   (a window of the pools' active list; with pools off,
  *                   those with few impressions) and new items with few
@@ -318,6 +321,7 @@ typedef struct req {
   int64_t t_pop; /* popularity is read at min(now, newest event): see lt_feed_get */
   uint32_t ncand, budget;
   const float *x;           /* user vector or NULL */
+  uint32_t trained;         /* the user when x is the trained vector, else LT_NONE */
   uint32_t nx;              /* exploration candidates in s->xorder */
   uint64_t rng;             /* the request's random stream (rng_next) */
   lt_ranker_user_t ru;      /* the user's tag profile (ranker features, exploration match) */
@@ -465,6 +469,7 @@ static void user_vector(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) 
       info.events == m->user_events[user]) {
     memcpy(q->s->x, m->ials->U + (size_t)user * k, k * sizeof(float));
     q->x = q->s->x;
+    q->trained = user;
     return;
   }
   if (!nh) return;
@@ -484,9 +489,27 @@ static void src_ann(req_t *q, uint32_t quota) {
   if (quota > q->budget - q->ncand) quota = q->budget - q->ncand;
   if (!quota) return;
   uint32_t got = 0;
-  uint32_t ef = quota < 64 ? 64 : quota;
-  if (lt_ann_search(q->m->ann, q->x, quota, ef, ann_filter, q, q->s->ids, q->s->scores, &got))
-    return;
+  const lt_models_t *m = q->m;
+  if (q->trained != LT_NONE && m->user_ann_n) {
+    /* the search for this vector was done at training (models.h): its
+     * results through this request's filter, unless too few pass */
+    const uint32_t *l = m->user_ann + (size_t)q->trained * m->user_ann_n;
+    uint32_t len = 0;
+    while (len < m->user_ann_n && l[len] != LT_NONE)
+      len++;
+    for (uint32_t i = 0; i < len; i++)
+      __builtin_prefetch(lt_state_item(q->st, l[i]));
+    for (uint32_t i = 0; i < len && got < quota; i++)
+      if (ann_filter(l[i], q)) q->s->ids[got++] = l[i];
+    if (got < quota && len == m->user_ann_n) got = 0; /* the list ran out: search */
+    if (got) lt__count(&q->f->ann_listed, 1);
+  }
+  if (!got) {
+    uint32_t ef = quota < 64 ? 64 : quota;
+    lt__count(&q->f->ann_searched, 1);
+    if (lt_ann_search(m->ann, q->x, quota, ef, ann_filter, q, q->s->ids, q->s->scores, &got))
+      return;
+  }
   for (uint32_t i = 0; i < got; i++)
     cand_add(q, q->s->ids[i], LT_SRC_ANN);
 }
@@ -1148,6 +1171,7 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
   q.f = f;
   q.st = f->st;
   q.s = s;
+  q.trained = LT_NONE;
   q.now = now_ms > 0 ? now_ms : lt_now_ms();
   q.budget = o->candidates > 2 * n ? o->candidates : 2 * n; /* room to fill the page */
   q.rng = lt_mix64(o->seed ^ lt_hash64(user, user_len) ^ lt_mix64((uint64_t)q.now));
