@@ -440,6 +440,8 @@ static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) 
   for (uint32_t r = 0; r < ns; r++) {
     float rw = expf(-(float)r / q->f->o.recency_tau);
     uint32_t got = cowatch_list(q->m, cv, seeds[r], nb, CF_NB);
+    for (uint32_t j = 0; j < got; j++) /* (the rows cand_add reads: misses, overlapped) */
+      __builtin_prefetch(lt_state_item(q->st, nb[j].item));
     for (uint32_t j = 0; j < got; j++) {
       cand_t *c;
       if (q->ncand < limit) {
@@ -760,42 +762,37 @@ static void src_trending(req_t *q) {
 
 /* ---- scoring ----------------------------------------------------------------- */
 
+/* The mean and 1 / standard deviation of n values from the sum and the sum
+ * of squares of their differences from one of them, shift (so constant
+ * values give exactly 0, and no cancellation): inv 0 when constant. */
+static void moments(double sum, double sq, uint32_t n, float shift, float *mean, float *inv) {
+  double m = sum / n, var = sq / n - m * m;
+  double sd = var > 0 ? sqrt(var) : 0;
+  *mean = (float)(shift + m);
+  *inv = sd > 1e-9 ? (float)(1.0 / sd) : 0.0f;
+}
+
 /* Standardises v[0..n) in place (mean 0, standard deviation 1; all 0 when
  * the values are constant). */
 static void standardise(float *v, uint32_t n) {
   if (!n) return;
-  double s = 0, s2 = 0;
-  for (uint32_t i = 0; i < n; i++)
-    s += v[i];
-  double mean = s / n;
-  for (uint32_t i = 0; i < n; i++)
-    s2 += (v[i] - mean) * (v[i] - mean);
-  double sd = sqrt(s2 / n);
-  for (uint32_t i = 0; i < n; i++)
-    v[i] = sd > 1e-9 ? (float)((v[i] - mean) / sd) : 0.0f;
-}
-
-enum { SIG_IALS, SIG_CF, SIG_POP };
-
-/* Standardises one retrieval signal of the candidates, through tmp. */
-static void standardise_signal(cand_t *c, uint32_t n, int sig, float *tmp) {
-  for (uint32_t i = 0; i < n; i++)
-    tmp[i] = sig == SIG_IALS ? c[i].ials : sig == SIG_CF ? c[i].cf : c[i].pop;
-  standardise(tmp, n);
+  double sum = 0, sq = 0;
   for (uint32_t i = 0; i < n; i++) {
-    if (sig == SIG_IALS)
-      c[i].ials = tmp[i];
-    else if (sig == SIG_CF)
-      c[i].cf = tmp[i];
-    else
-      c[i].pop = tmp[i];
+    double d = v[i] - v[0];
+    sum += d;
+    sq += d * d;
   }
+  float mean, inv;
+  moments(sum, sq, n, v[0], &mean, &inv);
+  for (uint32_t i = 0; i < n; i++)
+    v[i] = (v[i] - mean) * inv;
 }
 
 static void score(req_t *q) {
   const lt_feed_opts_t *o = &q->f->o;
   cand_t *c = q->s->cand;
   uint32_t n = q->ncand;
+  if (!n) return;
   const lt_ials_t *ials = q->m->ials;
   float ials_mean = 0;
   uint32_t nials = 0;
@@ -823,12 +820,25 @@ static void score(req_t *q) {
     for (uint32_t i = 0; i < n; i++)
       if (c[i].item >= ials->nitems) c[i].ials = ials_mean;
   }
-  float *tmp = q->s->scores; /* idcap >= budget >= n */
-  standardise_signal(c, n, SIG_IALS, tmp);
-  standardise_signal(c, n, SIG_CF, tmp);
-  standardise_signal(c, n, SIG_POP, tmp);
+  /* the three signals standardised over the candidates (one pass for
+   * their moments, one for the blend) */
+  double sum[3] = {0, 0, 0}, sq[3] = {0, 0, 0};
+  const float k0[3] = {c[0].ials, c[0].cf, c[0].pop};
   for (uint32_t i = 0; i < n; i++) {
-    float s = o->w_ials * c[i].ials + o->w_cowatch * c[i].cf + o->w_pop * c[i].pop;
+    double d0 = c[i].ials - k0[0], d1 = c[i].cf - k0[1], d2 = c[i].pop - k0[2];
+    sum[0] += d0;
+    sq[0] += d0 * d0;
+    sum[1] += d1;
+    sq[1] += d1 * d1;
+    sum[2] += d2;
+    sq[2] += d2 * d2;
+  }
+  float mean[3], inv[3];
+  for (int j = 0; j < 3; j++)
+    moments(sum[j], sq[j], n, k0[j], &mean[j], &inv[j]);
+  const float wi = o->w_ials * inv[0], wc = o->w_cowatch * inv[1], wp = o->w_pop * inv[2];
+  for (uint32_t i = 0; i < n; i++) {
+    float s = wi * (c[i].ials - mean[0]) + wc * (c[i].cf - mean[1]) + wp * (c[i].pop - mean[2]);
     if (c[i].source == LT_SRC_FOLLOWING) s += o->b_following * (1.0f + c[i].src);
     c[i].score = s;
   }
