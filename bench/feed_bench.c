@@ -26,6 +26,7 @@
  *              [--threads N] [--k N] [--iters N] [--candidates N]
  *              [--alpha X] [--lambda X] [--w-ials X] [--w-cowatch X] [--w-pop X]
  *              [--tau X]   (blend overrides, both modes; --candidates too)
+ *              [--set KEY=VALUE]  (any feed option, as in the config file)
  *              [--models DIR]  (save the trained model there; a later run with
  *                               the same sizes loads it instead of training;
  *                               saved rankers are removed first, so the
@@ -101,6 +102,7 @@ static int cmp_u64(const void *a, const void *b) {
 static float g_alpha = NAN, g_lambda = NAN, g_w_ials = NAN, g_w_cowatch = NAN, g_w_pop = NAN,
              g_tau = NAN;
 static uint32_t g_candidates; /* --candidates (0: the default) */
+static const char *g_set;    /* --set KEY=VALUE (NULL: none) */
 
 static void overrides(lt_feed_opts_t *o) {
   if (!isnan(g_alpha)) o->ials_alpha = g_alpha;
@@ -110,6 +112,21 @@ static void overrides(lt_feed_opts_t *o) {
   if (!isnan(g_w_pop)) o->w_pop = g_w_pop;
   if (!isnan(g_tau)) o->recency_tau = g_tau;
   if (g_candidates) o->candidates = g_candidates;
+  if (g_set) {
+    char key[64], err[200];
+    const char *eq = strchr(g_set, '=');
+    size_t kl = eq ? (size_t)(eq - g_set) : 0;
+    if (!eq || kl >= sizeof key) {
+      fprintf(stderr, "--set wants KEY=VALUE\n");
+      exit(2);
+    }
+    memcpy(key, g_set, kl);
+    key[kl] = 0;
+    if (lt_feed_opts_set(o, key, eq + 1, err, sizeof err)) {
+      fprintf(stderr, "--set %s: %s\n", g_set, err);
+      exit(2);
+    }
+  }
 }
 
 /* ---- latency mode ------------------------------------------------------------ */
@@ -516,6 +533,7 @@ int main(int argc, char **argv) {
       {"--alpha", NULL, &g_alpha, NULL},   {"--lambda", NULL, &g_lambda, NULL},
       {"--w-ials", NULL, &g_w_ials, NULL}, {"--w-cowatch", NULL, &g_w_cowatch, NULL},
       {"--w-pop", NULL, &g_w_pop, NULL},   {"--tau", NULL, &g_tau, NULL},
+      {"--set", NULL, NULL, &g_set},
   };
   for (int a = 1; a < argc; a += 2) {
     size_t o = 0, no = sizeof opts / sizeof *opts;

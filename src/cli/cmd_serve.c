@@ -314,6 +314,7 @@ int lt_cmd_serve(int argc, char **argv) {
   so.max_body = cfg.max_body_bytes;
   so.max_batch = cfg.max_batch_events;
   so.rate_limit_per_s = cfg.rate_limit_per_s;
+  so.recover_backoff_ms = cfg.recover_backoff_ms;
   so.train = request_train;
   so.train_ctx = &w;
   so.stats = stats;

@@ -30,6 +30,8 @@ static const lt_opt_t keys[] = {
     LT_OPT(T, max_body_bytes, LT_OPT_U32, 1024, 1u << 30, "largest request body"),
     LT_OPT(T, max_batch_events, LT_OPT_U32, 1, 1000000, "most events in one request"),
     LT_OPT(T, rate_limit_per_s, LT_OPT_U32, 0, 10000000, "requests per second per key, 0 = none"),
+    LT_OPT(T, recover_backoff_ms, LT_OPT_U32, 0, 3600000,
+           "after a log failure, retry recovery this often (on a write), 0 = every write"),
 };
 #undef T
 
@@ -43,6 +45,7 @@ void lt_config_default(lt_config_t *c) {
   c->idempotency_window_days = 7;
   c->trend_half_life_h = 6;
   c->threads = 2;
+  c->recover_backoff_ms = 1000;
   c->snapshot_every_s = 600;
   c->train_every_s = 3600;
   c->max_body_bytes = 8u << 20;

@@ -28,6 +28,7 @@ typedef struct lt_config {
   uint32_t max_body_bytes;
   uint32_t max_batch_events;
   uint32_t rate_limit_per_s;   /* per key, 0 = none */
+  uint32_t recover_backoff_ms; /* lt_server_opts_t.recover_backoff_ms */
   lt_store_opts_t store;       /* filled by lt_config_store_opts */
   lt_feed_opts_t feed;         /* ranking and distribution policies (docs/policies.md) */
   lt_ads_opts_t ads;           /* the "ads.KEY" keys (ads/ads.h, docs/ads.md) */

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,42 @@ void lt_buf_f32(lt_buf_t *b, float v) {
   uint32_t u;
   memcpy(&u, &v, 4);
   lt_buf_u32le(b, u);
+}
+
+void lt_buf_udec(lt_buf_t *b, uint64_t v) {
+  char d[20];
+  int n = 0;
+  do {
+    d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  lt_buf_put(b, d + sizeof d - n, (size_t)n);
+}
+
+void lt_buf_dec(lt_buf_t *b, int64_t v) {
+  if (v < 0) lt_buf_u8(b, '-');
+  lt_buf_udec(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+}
+
+void lt_buf_fixed(lt_buf_t *b, double v, int decimals) {
+  static const double scale[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+  if (decimals < 0) decimals = 0;
+  if (decimals > 9) decimals = 9;
+  double r = round(fabs(v) * scale[decimals]);
+  if (!(r < 9e18)) { /* (also NaN) */
+    lt_buf_printf(b, "%.*f", decimals, v);
+    return;
+  }
+  uint64_t p = (uint64_t)scale[decimals], x = (uint64_t)r;
+  if (signbit(v)) lt_buf_u8(b, '-'); /* (printf writes -0.0000 too) */
+  lt_buf_udec(b, x / p);
+  if (!decimals) return;
+  char d[9];
+  uint64_t f = x % p;
+  for (int i = decimals - 1; i >= 0; i--, f /= 10)
+    d[i] = (char)('0' + f % 10);
+  lt_buf_u8(b, '.');
+  lt_buf_put(b, d, (size_t)decimals);
 }
 
 void lt_buf_str(lt_buf_t *b, const char *s, size_t n) {

@@ -35,6 +35,15 @@ void lt_buf_str(lt_buf_t *b, const char *s, size_t n);
 /* Appends s[0..n) as a JSON string literal, quotes included: '"' and '\\'
  * escaped, control characters and DEL as \u00XX; other bytes as they are. */
 void lt_buf_json_str(lt_buf_t *b, const char *s, size_t n);
+/* Appends v in decimal, as "%" PRId64 / "%" PRIu64 would. */
+void lt_buf_dec(lt_buf_t *b, int64_t v);
+void lt_buf_udec(lt_buf_t *b, uint64_t v);
+/* Appends v with exactly `decimals` (0..9) digits after the point, as
+ * "%.*f" would (round half away from zero on the scaled value rather than
+ * on the exact binary value, so a last digit may differ from printf's on a
+ * tie); values of 9e18 and more once scaled, and non-finite ones, go
+ * through printf. */
+void lt_buf_fixed(lt_buf_t *b, double v, int decimals);
 /* printf-append; returns 0 or LT_ENOMEM */
 int lt_buf_printf(lt_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -305,6 +305,8 @@ static const lt_opt_t okeys[] = {
     LT_OPT(T, neg_tag, LT_OPT_F32, 0.001, 100, "discount per shared tag (at most 2)"),
     LT_OPT_BIT(T, "live_cowatch", policies_off, LT_POL_LIVE_COWATCH,
                "on | off: count co-watches between trainings"),
+    LT_OPT_BIT(T, "user_ann_lists", policies_off, LT_POL_USER_ANN,
+               "on | off: each user's ANN retrieval kept at training"),
     LT_OPT(T, cowatch_window, LT_OPT_U32, 1, LT_COWATCH_MAX_WINDOW,
            "recent positive items a new positive pairs with"),
     LT_OPT_AS(T, "cowatch_neighbors", cowatch_capacity, LT_OPT_U32, 1, LT_COWATCH_MAX_CAPACITY,
@@ -341,6 +343,9 @@ static void models_opts(const lt_feed_opts_t *o, lt_models_opts_t *mo) {
   mo->ials.seed = o->seed;
   mo->ann.threads = o->threads;
   mo->ann.ef_construction = o->ann_ef_construction;
+  /* the ANN source's quota (a tenth of the budget, feed_get.c) and a
+   * quarter more for the items a request filters out */
+  mo->user_ann_n = (o->policies_off & LT_POL_USER_ANN) ? 0 : o->candidates / 10 + o->candidates / 40;
   mo->ann.seed = o->seed;
   mo->itemcf.threads = o->threads;
 }
@@ -835,6 +840,13 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
           "# TYPE laotie_similar_requests_total counter\n"
           "laotie_similar_requests_total %" PRIu64 "\n",
           lt__load(&f->similar_requests));
+  fprintf(out, "# HELP laotie_feed_ann_retrievals_total Feed requests' ANN retrievals: from the "
+               "user's list kept at training, or by a search.\n");
+  fprintf(out, "# TYPE laotie_feed_ann_retrievals_total counter\n");
+  fprintf(out, "laotie_feed_ann_retrievals_total{how=\"list\"} %" PRIu64 "\n",
+          lt__load(&f->ann_listed));
+  fprintf(out, "laotie_feed_ann_retrievals_total{how=\"search\"} %" PRIu64 "\n",
+          lt__load(&f->ann_searched));
   fprintf(out, "# HELP laotie_feed_items_total Items served in feeds, by candidate source.\n");
   fprintf(out, "# TYPE laotie_feed_items_total counter\n");
   for (int s = 0; s < LT_SRC__COUNT; s++)

@@ -159,7 +159,8 @@ enum {
   LT_POL_AIGC = 8,         /* AIGC page cap and target */
   LT_POL_EXPLORE = 16,     /* exploration slots */
   LT_POL_NEGATIVE = 32,    /* creator / tag discount after not_interested */
-  LT_POL_LIVE_COWATCH = 64 /* not a policy: co-watch counted between trainings */
+  LT_POL_LIVE_COWATCH = 64, /* not a policy: co-watch counted between trainings */
+  LT_POL_USER_ANN = 128     /* not a policy: per-user ANN lists kept at training */
 };
 
 enum { LT_EXPLORE_EGREEDY = 1, LT_EXPLORE_THOMPSON = 2 };

@@ -31,7 +31,10 @@
  *                   vector when the user's event count is unchanged since
  *                   training, else folded in from the newest 256 history
  *                   entries (lt_ials_fold_in), so a new user's first plays
- *                   count at once;
+ *                   count at once; for a trained vector the search was done
+ *                   at training (the snapshot's user_ann lists, models.h)
+ *                   and the request only filters its results, searching
+ *                   itself when too few pass;
  *        explore    exploration candidates: items serving a traffic pool
  *                   (a window of the pools' active list; with pools off,
  *                   those with few impressions) and new items with few
@@ -140,7 +143,8 @@ typedef struct cand {
   uint16_t flags;        /* LT_FEED_F_FAIR / LT_FEED_F_NEGATIVE from re-ranking */
   float best;            /* itemcf: the largest single contribution */
   float src;             /* the source's own score (follow / fresh ordering) */
-  float ials, cf, pop;   /* retrieval signals */
+  float ials, cf, pop;   /* retrieval signals (pop: trending's popularity until
+                            score() takes its log) */
   float score;
 } cand_t;
 
@@ -159,7 +163,7 @@ typedef struct scratch {
   } *set;
   uint32_t scap, epoch, used;
   uint32_t *order; /* candidates by score, best first: the sorted prefix */
-  uint32_t *heap;  /* the rest, a max-heap by score (order_at) */
+  uint64_t *heap;  /* the rest, a max-heap of rank keys (order_at) */
   uint32_t *xorder; /* exploration candidates, best match first */
   uint32_t *ids;
   float *scores;
@@ -237,7 +241,7 @@ static int scratch_prepare(scratch_t *s, size_t nh, uint32_t nc, uint32_t nseen,
   if (nc > s->ccap) {
     cand_t *c = malloc((size_t)nc * sizeof *c);
     uint32_t *o = malloc((size_t)nc * sizeof *o);
-    uint32_t *hp = malloc((size_t)nc * sizeof *hp);
+    uint64_t *hp = malloc((size_t)nc * sizeof *hp);
     uint32_t *xo = malloc((size_t)nc * sizeof *xo);
     if (!c || !o || !hp || !xo) {
       free(c);
@@ -318,6 +322,7 @@ typedef struct req {
   int64_t t_pop; /* popularity is read at min(now, newest event): see lt_feed_get */
   uint32_t ncand, budget;
   const float *x;           /* user vector or NULL */
+  uint32_t trained;         /* the user when x is the trained vector, else LT_NONE */
   uint32_t nx;              /* exploration candidates in s->xorder */
   uint64_t rng;             /* the request's random stream (rng_next) */
   lt_ranker_user_t ru;      /* the user's tag profile (ranker features, exploration match) */
@@ -435,6 +440,8 @@ static void src_itemcf(req_t *q, const lt_hist_t *h, size_t nh, uint32_t quota) 
   for (uint32_t r = 0; r < ns; r++) {
     float rw = expf(-(float)r / q->f->o.recency_tau);
     uint32_t got = cowatch_list(q->m, cv, seeds[r], nb, CF_NB);
+    for (uint32_t j = 0; j < got; j++) /* (the rows cand_add reads: misses, overlapped) */
+      __builtin_prefetch(lt_state_item(q->st, nb[j].item));
     for (uint32_t j = 0; j < got; j++) {
       cand_t *c;
       if (q->ncand < limit) {
@@ -465,6 +472,7 @@ static void user_vector(req_t *q, uint32_t user, const lt_hist_t *h, size_t nh) 
       info.events == m->user_events[user]) {
     memcpy(q->s->x, m->ials->U + (size_t)user * k, k * sizeof(float));
     q->x = q->s->x;
+    q->trained = user;
     return;
   }
   if (!nh) return;
@@ -484,47 +492,93 @@ static void src_ann(req_t *q, uint32_t quota) {
   if (quota > q->budget - q->ncand) quota = q->budget - q->ncand;
   if (!quota) return;
   uint32_t got = 0;
-  uint32_t ef = quota < 64 ? 64 : quota;
-  if (lt_ann_search(q->m->ann, q->x, quota, ef, ann_filter, q, q->s->ids, q->s->scores, &got))
-    return;
+  const lt_models_t *m = q->m;
+  if (q->trained != LT_NONE && m->user_ann_n) {
+    /* the search for this vector was done at training (models.h): its
+     * results through this request's filter, unless too few pass */
+    const uint32_t *l = m->user_ann + (size_t)q->trained * m->user_ann_n;
+    uint32_t len = 0;
+    while (len < m->user_ann_n && l[len] != LT_NONE)
+      len++;
+    for (uint32_t i = 0; i < len; i++)
+      __builtin_prefetch(lt_state_item(q->st, l[i]));
+    for (uint32_t i = 0; i < len && got < quota; i++)
+      if (ann_filter(l[i], q)) q->s->ids[got++] = l[i];
+    if (got < quota && len == m->user_ann_n) got = 0; /* the list ran out: search */
+    if (got) lt__count(&q->f->ann_listed, 1);
+  }
+  if (!got) {
+    uint32_t ef = quota < 64 ? 64 : quota;
+    lt__count(&q->f->ann_searched, 1);
+    if (lt_ann_search(m->ann, q->x, quota, ef, ann_filter, q, q->s->ids, q->s->scores, &got))
+      return;
+  }
   for (uint32_t i = 0; i < got; i++)
     cand_add(q, q->s->ids[i], LT_SRC_ANN);
 }
 
-typedef struct ranked {
-  float s;
-  uint32_t item;
-} ranked_t;
-
-static int ranked_desc(const void *a, const void *b) {
-  const ranked_t *x = a, *y = b;
-  if (x->s != y->s) return x->s > y->s ? -1 : 1;
-  return x->item < y->item ? -1 : x->item > y->item;
+/* A (score, item) pair as one integer ordered like "higher score, then lower
+ * item id" (a total order: a request is reproducible): the float's bits
+ * made monotone in the high half (-0 taken as +0), the item id inverted in
+ * the low half. Heaps of them compare integers. */
+static uint64_t rank_key(float score, uint32_t item) {
+  if (score == 0) score = 0.0f;
+  uint32_t b;
+  memcpy(&b, &score, sizeof b);
+  b = (b & 0x80000000u) ? ~b : b | 0x80000000u;
+  return (uint64_t)b << 32 | (uint32_t)~item;
 }
 
-/* Keeps the best `cap` of a stream in heap[0..*len) (a min-heap by
- * ranked_desc: the root is the worst kept). */
-static void topk_push(ranked_t *heap, uint32_t *len, uint32_t cap, ranked_t x) {
+static float key_score(uint64_t k) {
+  uint32_t b = (uint32_t)(k >> 32);
+  b = (b & 0x80000000u) ? b & 0x7fffffffu : ~b;
+  float s;
+  memcpy(&s, &b, sizeof s);
+  return s;
+}
+
+static uint32_t key_item(uint64_t k) { return ~(uint32_t)k; }
+
+static int key_desc(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x > y ? -1 : x < y;
+}
+
+/* Restores the heap property below h[i] of h[0..n): a max-heap, or with
+ * min set a min-heap. */
+static void key_down(uint64_t *h, uint32_t n, uint32_t i, int min) {
+  uint64_t flip = min ? UINT64_MAX : 0; /* a min-heap is a max-heap of ~key */
+  for (;;) {
+    uint32_t l = 2 * i + 1, r = l + 1, b = i;
+    if (l < n && (h[l] ^ flip) > (h[b] ^ flip)) b = l;
+    if (r < n && (h[r] ^ flip) > (h[b] ^ flip)) b = r;
+    if (b == i) return;
+    uint64_t t = h[i];
+    h[i] = h[b];
+    h[b] = t;
+    i = b;
+  }
+}
+
+static void key_heapify(uint64_t *h, uint32_t n, int min) {
+  for (uint32_t i = n / 2; i-- > 0;)
+    key_down(h, n, i, min);
+}
+
+/* Keeps the best `cap` of a stream in heap[0..*len) (a min-heap of rank
+ * keys: the root is the worst kept). */
+static void topk_push(uint64_t *heap, uint32_t *len, uint32_t cap, uint64_t x) {
   uint32_t n = *len;
   if (n == cap) {
-    if (!cap || ranked_desc(&x, &heap[0]) >= 0) return; /* not better than the worst kept */
+    if (!cap || x <= heap[0]) return; /* not better than the worst kept */
     heap[0] = x;
-    for (uint32_t j = 0;;) {
-      uint32_t l = 2 * j + 1, r = l + 1, w = j;
-      if (l < n && ranked_desc(&heap[l], &heap[w]) > 0) w = l;
-      if (r < n && ranked_desc(&heap[r], &heap[w]) > 0) w = r;
-      if (w == j) break;
-      ranked_t t = heap[j];
-      heap[j] = heap[w];
-      heap[w] = t;
-      j = w;
-    }
+    key_down(heap, n, 0, 1);
     return;
   }
   uint32_t j = (*len)++;
   heap[j] = x;
-  while (j && ranked_desc(&heap[j], &heap[(j - 1) / 2]) > 0) {
-    ranked_t t = heap[j];
+  while (j && heap[j] < heap[(j - 1) / 2]) {
+    uint64_t t = heap[j];
     heap[j] = heap[(j - 1) / 2];
     heap[(j - 1) / 2] = t;
     j = (j - 1) / 2;
@@ -592,7 +646,7 @@ static void src_explore(req_t *q, uint32_t quota) {
   const lt_models_t *m = q->m;
   const lt_models_opts_t *mo = &f->mo;
   int pools = !(f->o.policies_off & LT_POL_POOLS);
-  ranked_t r[256]; /* the best `quota` so far (topk_push) */
+  uint64_t r[256]; /* the best `quota` so far (topk_push) */
   uint32_t n = 0, cap = quota < 256 ? quota : 256;
   {
     /* the items the pools track (also with pools off: then as new items
@@ -620,9 +674,9 @@ static void src_explore(req_t *q, uint32_t quota) {
                 : 1.0f - (float)lt_state_item_counters(q->st, item)->impressions /
                              (float)f->o.explore_max_impressions;
       topk_push(r, &n, cap,
-                (ranked_t){tag_match(q, im) + 0.01f * need -
-                               (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
-                           item});
+                rank_key(tag_match(q, im) + 0.01f * need -
+                             (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
+                         item));
     }
   }
   uint64_t head = __atomic_load_n(&f->new_head, __ATOMIC_ACQUIRE);
@@ -644,14 +698,14 @@ static void src_explore(req_t *q, uint32_t quota) {
     if (!eligible(im, q->now) || !collect(q, item)) continue;
     float need = 1.0f - (float)c->impressions / (float)f->o.explore_max_impressions;
     topk_push(r, &n, cap,
-              (ranked_t){tag_match(q, im) + 0.01f * need -
-                             (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
-                         item});
+              rank_key(tag_match(q, im) + 0.01f * need -
+                           (float)sat_sub(q->now, im->published_at_ms) / 1e11f,
+                       item));
   }
-  qsort(r, n, sizeof *r, ranked_desc);
+  qsort(r, n, sizeof *r, key_desc);
   uint32_t added = 0;
   for (uint32_t i = 0; i < n && added < quota; i++) {
-    cand_t *c = cand_add(q, r[i].item, LT_SRC_FRESH);
+    cand_t *c = cand_add(q, key_item(r[i]), LT_SRC_FRESH);
     if (!c || c->explore == 1) continue;
     c->explore = 1;
     q->s->xorder[q->nx++] = (uint32_t)(c - q->s->cand);
@@ -675,74 +729,70 @@ static void src_trending(req_t *q) {
   if (!room) return;
   uint64_t head = __atomic_load_n(&q->f->hot_head, __ATOMIC_ACQUIRE);
   uint32_t nring = head < LT__HOT_N ? (uint32_t)head : LT__HOT_N;
-  /* a bounded min-heap (root = worst) of the best `room` by popularity now;
-   * the ring may repeat an item, which then takes two places in the heap
-   * and one candidate */
-  ranked_t heap[1024];
+  /* a bounded min-heap (root = worst) of the best `room` by popularity now:
+   * the list's head fills it (taken in list order, made a heap once), then
+   * the ring's items compete; the ring may repeat an item, which then takes
+   * two places in the heap and one candidate */
+  uint64_t heap[1024];
   uint32_t cap = room < 1024 ? room : 1024, len = 0;
-  for (uint32_t i = 0; i < m->npop + nring; i++) {
-    uint32_t item;
-    if (i < m->npop) {
-      if (len == cap) { /* the rest of the list is behind the worst kept */
-        i = m->npop - 1;
-        continue;
-      }
-      item = m->pop[i];
-    } else {
-      item = __atomic_load_n(&q->f->hot[(head - 1 - (i - m->npop)) % LT__HOT_N], __ATOMIC_RELAXED);
-      const lt_item_counters_t *ic = item == LT_NONE ? NULL : lt_state_item_counters(q->st, item);
-      if (!ic || (len == cap && !((float)ic->pop > heap[0].s))) continue;
-    }
-    if (item == LT_NONE || set_slot(q->s, item, 0)) continue; /* seen or already in */
+  for (uint32_t i = 0; i < m->npop && len < cap; i++) {
+    uint32_t item = m->pop[i];
+    if (set_slot(q->s, item, 0)) continue; /* seen or already in */
     if (!eligible(lt_state_item(q->st, item), q->now)) continue;
     float p = (float)lt_state_item_pop(q->st, item, q->t_pop);
-    if (!(p > 0)) continue;
-    topk_push(heap, &len, cap, (ranked_t){p, item});
+    if (p > 0) heap[len++] = rank_key(p, item);
+  }
+  key_heapify(heap, len, 1);
+  for (uint32_t i = 0; i < nring; i++) {
+    uint32_t item = __atomic_load_n(&q->f->hot[(head - 1 - i) % LT__HOT_N], __ATOMIC_RELAXED);
+    const lt_item_counters_t *ic = item == LT_NONE ? NULL : lt_state_item_counters(q->st, item);
+    if (!ic || (len == cap && !((float)ic->pop > key_score(heap[0])))) continue;
+    if (set_slot(q->s, item, 0)) continue;
+    if (!eligible(lt_state_item(q->st, item), q->now)) continue;
+    float p = (float)lt_state_item_pop(q->st, item, q->t_pop);
+    if (p > 0) topk_push(heap, &len, cap, rank_key(p, item));
   }
   /* (no need to sort: the heap holds at most the room left, so every
    * entry becomes a candidate, and a candidate's index carries no rank) */
-  for (uint32_t i = 0; i < len; i++)
-    cand_add(q, heap[i].item, LT_SRC_TRENDING);
+  for (uint32_t i = 0; i < len; i++) {
+    cand_t *c = cand_add(q, key_item(heap[i]), LT_SRC_TRENDING);
+    if (c) c->pop = key_score(heap[i]); /* (score reads it instead of again) */
+  }
 }
 
 /* ---- scoring ----------------------------------------------------------------- */
+
+/* The mean and 1 / standard deviation of n values from the sum and the sum
+ * of squares of their differences from one of them, shift (so constant
+ * values give exactly 0, and no cancellation): inv 0 when constant. */
+static void moments(double sum, double sq, uint32_t n, float shift, float *mean, float *inv) {
+  double m = sum / n, var = sq / n - m * m;
+  double sd = var > 0 ? sqrt(var) : 0;
+  *mean = (float)(shift + m);
+  *inv = sd > 1e-9 ? (float)(1.0 / sd) : 0.0f;
+}
 
 /* Standardises v[0..n) in place (mean 0, standard deviation 1; all 0 when
  * the values are constant). */
 static void standardise(float *v, uint32_t n) {
   if (!n) return;
-  double s = 0, s2 = 0;
-  for (uint32_t i = 0; i < n; i++)
-    s += v[i];
-  double mean = s / n;
-  for (uint32_t i = 0; i < n; i++)
-    s2 += (v[i] - mean) * (v[i] - mean);
-  double sd = sqrt(s2 / n);
-  for (uint32_t i = 0; i < n; i++)
-    v[i] = sd > 1e-9 ? (float)((v[i] - mean) / sd) : 0.0f;
-}
-
-enum { SIG_IALS, SIG_CF, SIG_POP };
-
-/* Standardises one retrieval signal of the candidates, through tmp. */
-static void standardise_signal(cand_t *c, uint32_t n, int sig, float *tmp) {
-  for (uint32_t i = 0; i < n; i++)
-    tmp[i] = sig == SIG_IALS ? c[i].ials : sig == SIG_CF ? c[i].cf : c[i].pop;
-  standardise(tmp, n);
+  double sum = 0, sq = 0;
   for (uint32_t i = 0; i < n; i++) {
-    if (sig == SIG_IALS)
-      c[i].ials = tmp[i];
-    else if (sig == SIG_CF)
-      c[i].cf = tmp[i];
-    else
-      c[i].pop = tmp[i];
+    double d = v[i] - v[0];
+    sum += d;
+    sq += d * d;
   }
+  float mean, inv;
+  moments(sum, sq, n, v[0], &mean, &inv);
+  for (uint32_t i = 0; i < n; i++)
+    v[i] = (v[i] - mean) * inv;
 }
 
 static void score(req_t *q) {
   const lt_feed_opts_t *o = &q->f->o;
   cand_t *c = q->s->cand;
   uint32_t n = q->ncand;
+  if (!n) return;
   const lt_ials_t *ials = q->m->ials;
   float ials_mean = 0;
   uint32_t nials = 0;
@@ -757,7 +807,8 @@ static void score(req_t *q) {
         for (uint32_t b = 0; b < k; b += 16)
           __builtin_prefetch(ials->V + (size_t)ahead * k + b);
     }
-    c[i].pop = (float)log1p(lt_state_item_pop(q->st, c[i].item, q->t_pop));
+    float pop = c[i].pop > 0 ? c[i].pop : (float)lt_state_item_pop(q->st, c[i].item, q->t_pop);
+    c[i].pop = logf(1.0f + pop); /* (glibc's logf is several times faster than log1pf) */
     if (q->x && c[i].item < ials->nitems) {
       lt_ials_score(ials, q->x, &c[i].item, 1, &c[i].ials);
       ials_mean += c[i].ials;
@@ -769,12 +820,25 @@ static void score(req_t *q) {
     for (uint32_t i = 0; i < n; i++)
       if (c[i].item >= ials->nitems) c[i].ials = ials_mean;
   }
-  float *tmp = q->s->scores; /* idcap >= budget >= n */
-  standardise_signal(c, n, SIG_IALS, tmp);
-  standardise_signal(c, n, SIG_CF, tmp);
-  standardise_signal(c, n, SIG_POP, tmp);
+  /* the three signals standardised over the candidates (one pass for
+   * their moments, one for the blend) */
+  double sum[3] = {0, 0, 0}, sq[3] = {0, 0, 0};
+  const float k0[3] = {c[0].ials, c[0].cf, c[0].pop};
   for (uint32_t i = 0; i < n; i++) {
-    float s = o->w_ials * c[i].ials + o->w_cowatch * c[i].cf + o->w_pop * c[i].pop;
+    double d0 = c[i].ials - k0[0], d1 = c[i].cf - k0[1], d2 = c[i].pop - k0[2];
+    sum[0] += d0;
+    sq[0] += d0 * d0;
+    sum[1] += d1;
+    sq[1] += d1 * d1;
+    sum[2] += d2;
+    sq[2] += d2 * d2;
+  }
+  float mean[3], inv[3];
+  for (int j = 0; j < 3; j++)
+    moments(sum[j], sq[j], n, k0[j], &mean[j], &inv[j]);
+  const float wi = o->w_ials * inv[0], wc = o->w_cowatch * inv[1], wp = o->w_pop * inv[2];
+  for (uint32_t i = 0; i < n; i++) {
+    float s = wi * (c[i].ials - mean[0]) + wc * (c[i].cf - mean[1]) + wp * (c[i].pop - mean[2]);
     if (c[i].source == LT_SRC_FOLLOWING) s += o->b_following * (1.0f + c[i].src);
     c[i].score = s;
   }
@@ -817,12 +881,14 @@ static void score(req_t *q) {
 /* The pool an item serves at q->now (-1: none): status IN or JUDGING and
  * not yet aged out (the writer's sweep may not have run since). */
 static int pool_stage(const req_t *q, uint32_t item) {
+  /* the age first: the item's row is in cache (the candidate was checked
+   * against it), the pool's row would be a miss, and most are too old */
+  const lt_item_meta_t *m = lt_state_item(q->st, item);
+  if (!m || sat_sub(q->now, m->published_at_ms) > q->f->o.pool_max_age_ms) return -1;
   const lt__pol_item_t *pi = lt__pol_item(q->f, item);
   if (!pi) return -1;
   int st = __atomic_load_n(&pi->status, __ATOMIC_RELAXED);
   if (st != LT_POOL_IN && st != LT_POOL_JUDGING) return -1;
-  const lt_item_meta_t *m = lt_state_item(q->st, item);
-  if (!m || sat_sub(q->now, m->published_at_ms) > q->f->o.pool_max_age_ms) return -1;
   return __atomic_load_n(&pi->stage, __ATOMIC_RELAXED);
 }
 
@@ -894,46 +960,28 @@ static int creator_ok(const cand_t *x, uint32_t last, const uint32_t *pc_creator
   return 1;
 }
 
-/* Does candidate a rank before candidate b: higher score, then lower item
- * id (a total order: a request is reproducible). */
-static int cand_before(const cand_t *c, uint32_t a, uint32_t b) {
-  if (c[a].score != c[b].score) return c[a].score > c[b].score;
-  return c[a].item < c[b].item;
-}
-
-static void heap_down(const cand_t *c, uint32_t *h, uint32_t n, uint32_t i) {
-  for (;;) {
-    uint32_t l = 2 * i + 1, r = l + 1, b = i;
-    if (l < n && cand_before(c, h[l], h[b])) b = l;
-    if (r < n && cand_before(c, h[r], h[b])) b = r;
-    if (b == i) return;
-    uint32_t t = h[i];
-    h[i] = h[b];
-    h[b] = t;
-    i = b;
-  }
-}
-
-/* The candidates in score order, produced lazily: a page usually takes its
- * n items from the first few, so a max-heap (built in O(ncand)) is popped
- * only as far as the picking reads (order_at) instead of sorting them all. */
+/* The candidates in score order (rank_key's), produced lazily: a page
+ * usually takes its n items from the first few, so a max-heap (built in
+ * O(ncand)) is popped only as far as the picking reads (order_at) instead
+ * of sorting them all. */
 static void order_begin(req_t *q) {
-  uint32_t *h = q->s->heap;
+  uint64_t *h = q->s->heap;
+  const cand_t *c = q->s->cand;
   for (uint32_t i = 0; i < q->ncand; i++)
-    h[i] = i;
+    h[i] = rank_key(c[i].score, c[i].item);
   q->nheap = q->ncand;
   q->nsorted = 0;
-  for (uint32_t i = q->nheap / 2; i-- > 0;)
-    heap_down(q->s->cand, h, q->nheap, i);
+  key_heapify(h, q->nheap, 0);
 }
 
 /* The index of the j-th best candidate (j < ncand). */
 static uint32_t order_at(req_t *q, uint32_t j) {
-  uint32_t *h = q->s->heap;
+  uint64_t *h = q->s->heap;
   while (q->nsorted <= j) {
-    q->s->order[q->nsorted++] = h[0];
+    /* (a candidate's set value is its index) */
+    q->s->order[q->nsorted++] = *set_slot(q->s, key_item(h[0]), 0);
     h[0] = h[--q->nheap];
-    heap_down(q->s->cand, h, q->nheap, 0);
+    key_down(h, q->nheap, 0, 0);
   }
   return q->s->order[j];
 }
@@ -1148,6 +1196,7 @@ int lt_feed_get(lt_feed_t *f, const char *user, size_t user_len, uint32_t n, int
   q.f = f;
   q.st = f->st;
   q.s = s;
+  q.trained = LT_NONE;
   q.now = now_ms > 0 ? now_ms : lt_now_ms();
   q.budget = o->candidates > 2 * n ? o->candidates : 2 * n; /* room to fill the page */
   q.rng = lt_mix64(o->seed ^ lt_hash64(user, user_len) ^ lt_mix64((uint64_t)q.now));

@@ -165,6 +165,7 @@ struct lt_feed {
 
   /* metrics (atomic counters) */
   uint64_t requests, cold_requests, empty_requests, similar_requests, items_total;
+  uint64_t ann_listed, ann_searched; /* ANN retrievals from the user's list / by a search */
   uint64_t items_by_source[LT_SRC__COUNT];
   uint64_t lat_sum_ns, lat_bucket[LT__LAT_BUCKETS]; /* _count: the buckets' sum */
   uint64_t train_runs, train_failures, save_failures, models_rejected, observed;

@@ -46,6 +46,8 @@ struct lt_server {
   pthread_mutex_t rate_lock;
   struct lt__bucket *buckets;
   uint64_t events_accepted, events_duplicate, events_rejected;
+  uint64_t recover_last_ns;            /* last lt_store_recover attempt (atomic) */
+  uint64_t recoveries, recover_failures; /* atomic */
   int64_t started_ms;
 };
 

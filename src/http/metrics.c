@@ -143,6 +143,16 @@ void lt__metrics(lt__req_t *r) {
                 t.items, t.creators, lt_log_bytes(lt_store_log(s->store)),
                 lt_log_fsync_count(lt_store_log(s->store)), rss_bytes(),
                 (lt_now_ms() - s->started_ms) / 1000.0);
+  lt_buf_printf(o,
+                "# HELP laotie_store_writable 0 while the event log refuses writes (503) after a "
+                "write or fsync error.\n"
+                "# TYPE laotie_store_writable gauge\nlaotie_store_writable %d\n"
+                "# TYPE laotie_store_recoveries_total counter\n"
+                "laotie_store_recoveries_total{result=\"ok\"} %" PRIu64 "\n"
+                "laotie_store_recoveries_total{result=\"failed\"} %" PRIu64 "\n",
+                lt_store_failed_since(s->store) == 0,
+                __atomic_load_n(&s->recoveries, __ATOMIC_RELAXED),
+                __atomic_load_n(&s->recover_failures, __ATOMIC_RELAXED));
   uint64_t fh[LT_LOG_FSYNC_BUCKETS + 1], fsum, fcum = 0;
   lt_log_fsync_latency(lt_store_log(s->store), fh, &fsum);
   lt_buf_printf(o, "# HELP laotie_log_fsync_seconds Latency of the event log's data fsyncs.\n"

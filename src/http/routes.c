@@ -192,7 +192,7 @@ static int find(lt__req_t *r, lt_ns_t ns, lt_str_t id, uint32_t *out, const char
   return 0;
 }
 
-static void write_one(lt__req_t *r, const lt_record_t *rec, unsigned ok_status) {
+static void write_one(lt__req_t *r, lt_record_t *rec, unsigned ok_status) {
   int status = 0;
   const char *why = NULL;
   int rc = lt_store_write(r->srv->store, rec, 1, 1, &status, &why, NULL);
@@ -416,29 +416,49 @@ static void h_similar(lt__req_t *r) {
 /* What the policies did to a feed entry (docs/policies.md, "In the feed"):
  * its labels, its exploration draw and logged propensity, its pool stage,
  * and the names of every policy that touched it. */
+#define PUT_LIT(o, lit) lt_buf_put((o), (lit), sizeof(lit) - 1)
+
 static void feed_policies_json(lt_buf_t *o, const lt_feed_entry_t *e) {
-  lt_buf_printf(o, ", \"aigc\": %s, \"live\": %s, \"propensity\": %.4f, \"explore\": ",
-                e->flags & LT_FEED_F_AIGC ? "true" : "false",
-                e->flags & LT_FEED_F_LIVE ? "true" : "false", e->propensity);
-  if (e->explore)
-    lt_buf_printf(o, "{\"rank\": %u, \"of\": %u, \"code\": %u}", e->explore & 15u,
-                  (unsigned)e->explore >> 4, (unsigned)e->explore);
+  if (e->flags & LT_FEED_F_AIGC)
+    PUT_LIT(o, ", \"aigc\": true");
   else
-    lt_buf_put(o, "null", 4);
-  if (e->flags & LT_FEED_F_POOL)
-    lt_buf_printf(o, ", \"pool\": %d", e->pool);
+    PUT_LIT(o, ", \"aigc\": false");
+  if (e->flags & LT_FEED_F_LIVE)
+    PUT_LIT(o, ", \"live\": true, \"propensity\": ");
   else
-    lt_buf_put(o, ", \"pool\": null", 14);
+    PUT_LIT(o, ", \"live\": false, \"propensity\": ");
+  lt_buf_fixed(o, e->propensity, 4);
+  PUT_LIT(o, ", \"explore\": ");
+  if (e->explore) {
+    PUT_LIT(o, "{\"rank\": ");
+    lt_buf_udec(o, e->explore & 15u);
+    PUT_LIT(o, ", \"of\": ");
+    lt_buf_udec(o, (unsigned)e->explore >> 4);
+    PUT_LIT(o, ", \"code\": ");
+    lt_buf_udec(o, e->explore);
+    lt_buf_u8(o, '}');
+  } else {
+    PUT_LIT(o, "null");
+  }
+  if (e->flags & LT_FEED_F_POOL) {
+    PUT_LIT(o, ", \"pool\": ");
+    lt_buf_dec(o, e->pool);
+  } else {
+    PUT_LIT(o, ", \"pool\": null");
+  }
   static const struct {
     uint16_t flag;
     const char *name;
-  } pol[] = {{LT_FEED_F_EXPLORE, "explore"}, {LT_FEED_F_POOL, "pool"},
-             {LT_FEED_F_AIGC, "aigc"},       {LT_FEED_F_LIVE, "live"},
-             {LT_FEED_F_FAIR, "fairness"},   {LT_FEED_F_NEGATIVE, "negative"}};
-  lt_buf_put(o, ", \"policies\": [", 15);
+  } pol[] = {{LT_FEED_F_EXPLORE, "\"explore\""}, {LT_FEED_F_POOL, "\"pool\""},
+             {LT_FEED_F_AIGC, "\"aigc\""},       {LT_FEED_F_LIVE, "\"live\""},
+             {LT_FEED_F_FAIR, "\"fairness\""},   {LT_FEED_F_NEGATIVE, "\"negative\""}};
+  PUT_LIT(o, ", \"policies\": [");
   int k = 0;
   for (size_t j = 0; j < sizeof pol / sizeof *pol; j++)
-    if (e->flags & pol[j].flag) lt_buf_printf(o, "%s\"%s\"", k++ ? ", " : "", pol[j].name);
+    if (e->flags & pol[j].flag) {
+      if (k++) PUT_LIT(o, ", ");
+      lt_buf_put(o, pol[j].name, strlen(pol[j].name));
+    }
   lt_buf_u8(o, ']');
 }
 
@@ -469,26 +489,39 @@ static void h_feed(lt__req_t *r) {
   lt_state_t *st = state_of(r);
   lt_buf_t *o = R(r);
   lt_buf_reserve(o, 256 + (size_t)res->n * 256);
-  lt_buf_put(o, "{\"request_id\": ", 15);
+  PUT_LIT(o, "{\"request_id\": ");
   lt__json_cstr(o, res->request_id);
-  lt_buf_printf(o, ", \"user\": ");
+  PUT_LIT(o, ", \"user\": ");
   lt_buf_json_str(o, user, ul);
-  lt_buf_printf(o, ", \"model_version\": %" PRIu64 ", \"items\": [", res->model_version);
+  PUT_LIT(o, ", \"model_version\": ");
+  lt_buf_udec(o, res->model_version);
+  PUT_LIT(o, ", \"items\": [");
   for (uint32_t i = 0; i < res->n; i++) {
     const lt_feed_entry_t *e = &res->items[i];
     const lt_item_meta_t *m = lt_state_item(st, e->item);
-    lt_buf_put(o, i ? ", {\"id\": " : "{\"id\": ", i ? 9 : 7);
+    if (i) PUT_LIT(o, ", ");
+    PUT_LIT(o, "{\"id\": ");
     lt__json_cstr(o, lt_state_name(st, LT_NS_ITEM, e->item));
-    lt_buf_printf(o, ", \"kind\": \"%s\", \"score\": %.4f, \"source\": \"%s\", \"ad\": %s",
-                  lt_item_kind_name(m ? m->kind : 0), e->score, lt_feed_source_name(e->source),
-                  e->ad ? "true" : "false");
+    PUT_LIT(o, ", \"kind\": \"");
+    const char *kind = lt_item_kind_name(m ? m->kind : 0), *src = lt_feed_source_name(e->source);
+    lt_buf_put(o, kind, strlen(kind));
+    PUT_LIT(o, "\", \"score\": ");
+    lt_buf_fixed(o, e->score, 4);
+    PUT_LIT(o, ", \"source\": \"");
+    lt_buf_put(o, src, strlen(src));
+    if (e->ad)
+      PUT_LIT(o, "\", \"ad\": true");
+    else
+      PUT_LIT(o, "\", \"ad\": false");
     if (e->ad) {
       const char *camp = lt_ads_campaign_name(lt_feed_ads(r->srv->feed), e->campaign);
-      lt_buf_put(o, ", \"campaign\": ", 14);
+      PUT_LIT(o, ", \"campaign\": ");
       lt__json_cstr(o, camp ? camp : "");
     }
     feed_policies_json(o, e);
-    lt_buf_printf(o, ", \"position\": %u, \"reason\": ", i);
+    PUT_LIT(o, ", \"position\": ");
+    lt_buf_udec(o, i);
+    PUT_LIT(o, ", \"reason\": ");
     lt__json_cstr(o, e->reason);
     lt_buf_u8(o, '}');
   }

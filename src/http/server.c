@@ -12,7 +12,10 @@
  *     max_body (chunked: its size was not declared) is refused there and
  *     then by refuse_body() too.
  *  3. the last call (no more data): route, auth, rate limit, handler,
- *     answer.
+ *     answer. Before the handler of a write (any method but GET/HEAD),
+ *     maybe_recover() brings a failed store back (lt_store_recover) once
+ *     the back-off has passed: writes resume without a restart when the
+ *     storage fault clears, and answer 503 until then.
  * The request context is freed in the completion callback.
  *
  * Invariants:
@@ -294,6 +297,29 @@ static enum MHD_Result refuse_body(lt__req_t *r) {
   return MHD_NO;
 }
 
+/* Writes after a storage fault: one request at a time tries
+ * lt_store_recover, no sooner than recover_backoff_ms after the failure
+ * or the last try (each try re-verifies the log, as an open does). */
+static void maybe_recover(lt_server_t *s, const char *method) {
+  uint64_t since = lt_store_failed_since(s->store);
+  if (!since || !strcmp(method, "GET") || !strcmp(method, "HEAD")) return;
+  uint64_t now = lt_mono_ns(), gap = (uint64_t)s->opts.recover_backoff_ms * 1000000u;
+  uint64_t last = __atomic_load_n(&s->recover_last_ns, __ATOMIC_ACQUIRE);
+  if (last < since) last = since;
+  if (now - last < gap && gap) return;
+  uint64_t seen = __atomic_load_n(&s->recover_last_ns, __ATOMIC_ACQUIRE);
+  if (!__atomic_compare_exchange_n(&s->recover_last_ns, &seen, now, 0, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return; /* another request is trying */
+  lt_log_recovery_t rep;
+  int rc = lt_store_recover(s->store, &rep);
+  if (!rc && !rep.message[0]) return; /* another request recovered it meanwhile */
+  __atomic_add_fetch(rc ? &s->recover_failures : &s->recoveries, 1, __ATOMIC_RELAXED);
+  fprintf(stderr, "laotie: the event log failed; recovery %s: %s%s%s\n",
+          rc ? "failed, writes still refused" : "done, writes resume", rc ? lt_strerror(rc) : "",
+          rc ? ": " : "", rep.message);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -330,7 +356,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     lt__error(r, 503, "out_of_memory", "out of memory");
   } else if (authorise(r, &principal)) {
     if (!rate_ok(s, principal)) lt__error(r, 429, "rate_limited", "too many requests; slow down");
-    else r->route->fn(r);
+    else {
+      maybe_recover(s, r->method);
+      r->route->fn(r);
+    }
     if (!r->answered) lt__error(r, 500, "internal", "the handler gave no answer");
   }
   return respond(r);
@@ -357,6 +386,7 @@ void lt_server_opts_default(lt_server_opts_t *o) {
   o->max_id = 128;
   o->max_conns = 1024;
   o->conn_timeout_s = 30;
+  o->recover_backoff_ms = 1000;
 }
 
 int lt_server_start(lt_store_t *store, lt_feed_t *feed, const lt_server_opts_t *opts,

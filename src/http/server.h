@@ -37,6 +37,10 @@ typedef struct lt_server_opts {
   uint32_t max_conns;        /* default 1024 */
   uint32_t conn_timeout_s;   /* idle/slow connection timeout; default 30 */
   uint32_t rate_limit_per_s; /* requests per second per key; 0 = none */
+  /* after the store failed (a write or fsync error: writes answer 503), the
+   * first write request at least this long after the failure or the last
+   * attempt runs lt_store_recover; default 1000, 0 = on every write */
+  uint32_t recover_backoff_ms;
   /* called by POST /v1/admin/train (may be NULL: 503) */
   int (*train)(void *ctx);
   void *train_ctx;

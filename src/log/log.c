@@ -52,7 +52,8 @@
  *  5. At most one thread at a time — the leader, flushing == 1 — owns fd,
  *     seg_base, seg_fsize and the files; it does its I/O without the mutex.
  *  6. failed is sticky: after a failed write or fsync nothing more is written
- *     and every append fails until the log is closed and reopened.
+ *     and every append fails until the log is closed and reopened, or
+ *     lt_log_reopen() verified it again and cut it back.
  *  7. Readers and recovery only ever accept frames whose crc checks, and
  *     never allocate more than LT_LOG_MAX_RECORD + 8 for one.
  *
@@ -65,6 +66,8 @@
  *             durable (fdatasync; or by bg_main() every interval_ms).
  *   failed    flush_locked() on any write/fsync error (write_out() first cuts
  *             the file back to the last whole frame); sticky.
+ *   failed -> ready: lt_log_reopen(keep): recover() again, cut back to keep
+ *             (cut_back()), recover() once more; failed cleared.
  *   closed    lt_log_close: commit_locked(durable), free.
  *
  * GROUP COMMIT (commit_locked)
@@ -162,6 +165,7 @@ struct lt_log {
   uint64_t fsync_ns, fsync_hist[LT_LOG_FSYNC_BUCKETS + 1]; /* data fsyncs' latency */
   uint32_t nsegs;
   int fault_write, fault_fsync;
+  int sticky_write, sticky_fsync; /* LT_LOG_FAULT_STICKY: fail until cleared */
 };
 
 /* ---- small helpers ---- */
@@ -232,6 +236,7 @@ static int sync_fd(lt_log_t *log, int fd, int data) {
   __atomic_add_fetch(&log->fsyncs, 1, __ATOMIC_RELAXED);
   if (data) {
     int e = __atomic_exchange_n(&log->fault_fsync, 0, __ATOMIC_ACQ_REL);
+    if (!e) e = __atomic_load_n(&log->sticky_fsync, __ATOMIC_ACQUIRE);
     if (e) return lt_err_from_errno(e);
   }
   int r;
@@ -850,6 +855,7 @@ out:
 /* Data write with the test hook: a hooked write stops halfway and fails. */
 static int log_pwrite(lt_log_t *log, const unsigned char *p, size_t n, uint64_t off) {
   int e = __atomic_exchange_n(&log->fault_write, 0, __ATOMIC_ACQ_REL);
+  if (!e) e = __atomic_load_n(&log->sticky_write, __ATOMIC_ACQUIRE);
   if (!e) return pwrite_all(log->fd, p, n, off);
   int rc = pwrite_all(log->fd, p, n / 2, off);
   return rc ? rc : lt_err_from_errno(e);
@@ -1122,10 +1128,13 @@ uint64_t lt_log_fsync_count(const lt_log_t *log) {
   return log ? __atomic_load_n(&log->fsyncs, __ATOMIC_RELAXED) : 0;
 }
 
-void lt_log_inject_fault(lt_log_t *log, lt_log_fault_t where, int err) {
+void lt_log_inject_fault(lt_log_t *log, int where, int err) {
   if (!log) return;
-  __atomic_store_n(where == LT_LOG_FAULT_FSYNC ? &log->fault_fsync : &log->fault_write, err,
-                   __ATOMIC_RELEASE);
+  int fsync = (where & ~LT_LOG_FAULT_STICKY) == LT_LOG_FAULT_FSYNC;
+  if (where & LT_LOG_FAULT_STICKY)
+    __atomic_store_n(fsync ? &log->sticky_fsync : &log->sticky_write, err, __ATOMIC_RELEASE);
+  else
+    __atomic_store_n(fsync ? &log->fault_fsync : &log->fault_write, err, __ATOMIC_RELEASE);
 }
 
 /* LT_FSYNC_INTERVAL: make written bytes durable every interval_ms. */
@@ -1289,6 +1298,90 @@ int lt_log_close(lt_log_t *log) {
     pthread_mutex_unlock(&log->mu);
   }
   log_free(log);
+  return rc;
+}
+
+/* lt_log_reopen, mutex held, the fd closed: the log holds [0, asg_end)
+ * and keep < asg_end. Removes the segments after keep and truncates the
+ * one holding it. The bytes cut are records the caller refused (it never
+ * acknowledged them), so they are not kept in quarantine/: on a full disk
+ * a copy would fail and leave the log unable to take writes. */
+static int cut_back(lt_log_t *log, uint64_t keep, uint64_t *cut) {
+  uint64_t *bases = NULL;
+  size_t n = 0;
+  char name[NAME_MAX_LEN];
+  int rc = list_segments(log->dirfd, 1, &bases, &n), removed = 0;
+  *cut = log->asg_end - keep;
+  size_t i = n;
+  while (!rc && i > 1 && bases[i - 1] > keep) { /* newest first: a crash leaves a prefix */
+    seg_name(name, bases[--i]);
+    if (unlinkat(log->dirfd, name, 0) < 0) rc = errno_rc();
+    removed = 1;
+  }
+  if (!rc && removed) rc = sync_dir(log, log->dirfd);
+  if (!rc && (!n || bases[i - 1] > keep)) rc = LT_ECORRUPT; /* keep before the first segment */
+  if (!rc) {
+    seg_name(name, bases[i - 1]);
+    rc = truncate_synced(log, name, HDR_SIZE + keep - bases[i - 1]);
+  }
+  free(bases);
+  return rc;
+}
+
+int lt_log_reopen(lt_log_t *log, uint64_t keep, lt_log_recovery_t *rec) {
+  lt_log_recovery_t local;
+  if (!rec) rec = &local;
+  memset(rec, 0, sizeof *rec);
+  if (!log || log->o.read_only) return LT_EINVAL;
+  pthread_mutex_lock(&log->mu);
+  int rc = LT_EINVAL;
+  if (!log->failed) goto out;
+  while (log->flushing) /* a leader that failed is still finishing */
+    pthread_cond_wait(&log->cv, &log->mu);
+  /* Held mutex throughout: the interval thread and appenders stay out;
+   * failed stays set until the log is whole again. */
+  for (int pass = 0; pass < 2; pass++) {
+    close_fd(&log->fd);
+    log->pend_len = 0;
+    log->nrot = 0;
+    log->disk_bytes = 0;
+    log->nsegs = 0;
+    char first[sizeof rec->message];
+    memcpy(first, rec->message, sizeof first);
+    if ((rc = recover(log, rec))) goto out;
+    if (log->asg_end < keep) {
+      msgf(rec->message, sizeof rec->message,
+           "reopened log ends at offset %" PRIu64 ", before the %" PRIu64
+           " acknowledged: acknowledged records are lost",
+           log->asg_end, keep);
+      rc = LT_ECORRUPT;
+      goto out;
+    }
+    if (pass == 1) { /* the cut log verified again */
+      msgf(rec->message, sizeof rec->message, "%s; cut back to offset %" PRIu64, first, keep);
+      break;
+    }
+    if (log->asg_end == keep) break;
+    uint64_t cut = 0;
+    close_fd(&log->fd);
+    if ((rc = cut_back(log, keep, &cut))) {
+      msgf(rec->message, sizeof rec->message, "cutting back to offset %" PRIu64 ": %s", keep,
+           lt_strerror(rc));
+      goto out;
+    }
+    char what[sizeof rec->message];
+    msgf(what, sizeof what, "%s; %" PRIu64 " bytes of refused records cut", rec->message, cut);
+    memcpy(rec->message, what, sizeof what);
+    rec->cut_bytes += cut;
+  }
+  log->failed = 0;
+  log->fail_rc = 0;
+out:
+  if (rc && rc != LT_EINVAL) {
+    close_fd(&log->fd); /* nothing is written through a handle that failed */
+    fail_locked(log, rc);
+  }
+  pthread_mutex_unlock(&log->mu);
   return rc;
 }
 

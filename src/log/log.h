@@ -14,7 +14,8 @@
  * Durability: lt_log_append returns 0 only when its records are as durable as
  * the fsync policy promises (see lt_fsync_mode_t). After any failed write or
  * fsync the handle refuses all further writes (LT_EREADONLY) until it is
- * closed and reopened; nothing that may not be on disk is acknowledged.
+ * closed and reopened, or lt_log_reopen brings it back; nothing that may not
+ * be on disk is acknowledged.
  *
  * Threads: one lt_log_t may be used by many threads at once (append, sync,
  * end, bytes); concurrent appenders share one write() + fdatasync() (group
@@ -133,6 +134,25 @@ int lt_log_enqueue(lt_log_t *log, const void *const *recs, const uint32_t *lens,
                    uint64_t *first_offset, uint64_t *end);
 int lt_log_wait(lt_log_t *log, uint64_t end);
 
+/* Brings a handle that failed (a write or fsync error: every append gets
+ * LT_EREADONLY) back into service without closing it, so pointers to it
+ * stay valid: drops whatever was queued but not written, closes the
+ * segment, runs the open-time recovery again (every segment header and
+ * frame checksum verified, a torn tail cut), and then cuts the log back
+ * to keep: segments starting after keep are moved into DIR/quarantine/,
+ * the one holding keep is truncated there, synced. keep must be a record
+ * boundary at or below what the reopened log holds — the end of what the
+ * caller acknowledged (the store: what it applied); the records after it
+ * were refused, so cutting them keeps "a refused write is never visible".
+ * The caller guarantees that no other call is in flight on the handle
+ * (lt_log_end, lt_log_bytes and the counters excepted). rec (may be NULL)
+ * gets the recovery report; its message also says what was cut.
+ * Returns 0 (appends accepted again), LT_EINVAL (not failed, read-only),
+ * LT_ECORRUPT (the log holds less than keep: acknowledged records are gone,
+ * e.g. under LT_FSYNC_OFF; or damage in the middle), or the recovery's
+ * error (LT_EIO, LT_ENOSPACE, ...); on an error the handle stays failed. */
+int lt_log_reopen(lt_log_t *log, uint64_t keep, lt_log_recovery_t *rec);
+
 /* Writes out everything buffered and fdatasyncs it, whatever the policy.
  * Returns 0, the failing write/fsync's error, or LT_EREADONLY. */
 int lt_log_sync(lt_log_t *log);
@@ -185,9 +205,17 @@ extern const uint32_t lt_log_fsync_bounds_us[LT_LOG_FSYNC_BUCKETS];
 void lt_log_fsync_latency(const lt_log_t *log, uint64_t counts[LT_LOG_FSYNC_BUCKETS + 1],
                           uint64_t *sum_ns);
 
-typedef enum { LT_LOG_FAULT_WRITE = 1, LT_LOG_FAULT_FSYNC = 2 } lt_log_fault_t;
+typedef enum {
+  LT_LOG_FAULT_WRITE = 1,
+  LT_LOG_FAULT_FSYNC = 2,
+  LT_LOG_FAULT_STICKY = 4 /* or'ed in: every such call fails until cleared */
+} lt_log_fault_t;
 /* Makes the next data write (after writing half of its bytes: a short write)
- * or the next data fdatasync of this handle fail with errno err. */
-void lt_log_inject_fault(lt_log_t *log, lt_log_fault_t where, int err);
+ * or the next data fdatasync of this handle fail with errno err. With
+ * LT_LOG_FAULT_STICKY or'ed into where, every one fails (a fault that
+ * persists, e.g. a dead disk) until the same call with err = 0 clears it;
+ * lt_log_reopen itself does no data write or data fdatasync, so it
+ * succeeds meanwhile and the next write fails again. */
+void lt_log_inject_fault(lt_log_t *log, int where, int err);
 
 #endif

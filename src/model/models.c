@@ -45,6 +45,9 @@
  *  2. user_events has nusers entries (NULL when nusers == 0);
  *  2b. cf_off has cf_items + 1 non-decreasing entries from 0, and every
  *     neighbour id is < cf_items;
+ *  2c. user_ann is NULL iff user_ann_n == 0; when present it has nusers x
+ *     user_ann_n entries, each an item id < nitems or LT_NONE, and ann is
+ *     present;
  *  3. a published snapshot never changes; refs > 0 while anyone holds it;
  *  4. a directory models-<v> exists only once it is complete (built as
  *     models-<v>.tmp, renamed after MANIFEST and an fsync).
@@ -56,12 +59,15 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "model/csr.h"
+#include "model/linalg.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,9 +81,13 @@
 #define F_USERS 2u
 #define F_COWATCH 4u
 #define COWATCH_MAGIC "LTCOWAT1"
+#define F_RETRIEVE 8u
+#define RETRIEVE_MAGIC "LTRETRV1"
+#define RETRIEVE_MAX 4096 /* user_ann_n a file may claim */
 #define MAX_WEIGHT 10.0f
 
-static const char *stage_names[LT_MODELS_STAGES] = {"collect", "ials", "ann", "itemcf", "lists"};
+static const char *stage_names[LT_MODELS_STAGES] = {"collect", "ials",     "ann",
+                                                     "itemcf",  "retrieve", "lists"};
 
 const char *lt_models_stage_name(int stage) {
   return stage >= 0 && stage < LT_MODELS_STAGES ? stage_names[stage] : "?";
@@ -178,6 +188,7 @@ static void models_free(lt_models_t *m) {
   free(m->cf_off);
   free(m->cf_nb);
   free(m->user_events);
+  free(m->user_ann);
   free(m->pop);
   free(m->fresh);
   free(m);
@@ -396,6 +407,90 @@ cleanup:
   return rc;
 }
 
+/* ---- per-user retrieval ----------------------------------------------------------- */
+
+/* Each user's user_ann_n nearest items to the trained user vector (the
+ * items of the user's training row left out: a request leaves out the whole
+ * history anyway), searched once per training so a request whose user has
+ * not acted since reads them instead of searching (feed_get.c). Users are
+ * handed out in blocks to o->ials.threads workers. */
+typedef struct retrieve_job {
+  lt_models_t *m;
+  const lt_csr_t *ui;
+  atomic_uint next;
+  atomic_int err;
+} retrieve_job_t;
+
+typedef struct row_filter {
+  const uint32_t *col; /* ascending */
+  uint32_t len;
+} row_filter_t;
+
+static int not_in_row(uint32_t item, void *ctx) {
+  const row_filter_t *r = ctx;
+  uint32_t lo = 0, hi = r->len;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (r->col[mid] < item)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return !(lo < r->len && r->col[lo] == item);
+}
+
+#define RETRIEVE_BLOCK 256u
+
+static void *retrieve_worker(void *arg) {
+  retrieve_job_t *j = arg;
+  lt_models_t *m = j->m;
+  const uint32_t n = m->user_ann_n, k = m->ials->k, ef = n < 64 ? 64 : n;
+  for (;;) {
+    uint32_t u0 = atomic_fetch_add(&j->next, RETRIEVE_BLOCK);
+    if (u0 >= m->nusers) break;
+    uint32_t u1 = m->nusers - u0 < RETRIEVE_BLOCK ? m->nusers : u0 + RETRIEVE_BLOCK;
+    for (uint32_t u = u0; u < u1; u++) {
+      uint32_t *out = m->user_ann + (size_t)u * n, got = 0;
+      row_filter_t rf = {j->ui->col + j->ui->rowptr[u], lt_csr_row_len(j->ui, u)};
+      if (rf.len) {
+        int rc = lt_ann_search(m->ann, m->ials->U + (size_t)u * k, n, ef, not_in_row, &rf, out,
+                               NULL, &got);
+        if (rc) {
+          atomic_store(&j->err, rc);
+          got = 0;
+        }
+      }
+      for (; got < n; got++)
+        out[got] = LT_NONE;
+    }
+  }
+  lt_ann_thread_release();
+  return NULL;
+}
+
+static int retrieve_build(lt_models_t *m, const lt_csr_t *ui, const lt_models_opts_t *o) {
+  if (!o->user_ann_n || !m->nusers) return LT_OK;
+  m->user_ann_n = o->user_ann_n;
+  if (!(m->user_ann = malloc((size_t)m->nusers * m->user_ann_n * sizeof *m->user_ann))) {
+    m->user_ann_n = 0;
+    return LT_ENOMEM;
+  }
+  retrieve_job_t j = {.m = m, .ui = ui};
+  atomic_init(&j.next, 0);
+  atomic_init(&j.err, 0);
+  uint32_t threads = o->ials.threads ? o->ials.threads : lt__ncpu(), started = 0;
+  if (threads > 64) threads = 64;
+  pthread_t tid[64];
+  for (uint32_t t = 0; t < threads; t++) {
+    if (pthread_create(&tid[t], NULL, retrieve_worker, &j)) break;
+    started++;
+  }
+  if (!started) retrieve_worker(&j);
+  for (uint32_t t = 0; t < started; t++)
+    pthread_join(tid[t], NULL);
+  return atomic_load(&j.err);
+}
+
 static void logf_stage(FILE *log, const lt_models_t *m, int stage, const char *what) {
   if (log)
     fprintf(log, "train v%" PRIu64 ": %-7s %8.3f s  %s\n", m->version, lt_models_stage_name(stage),
@@ -472,6 +567,13 @@ int lt_models_build(lt_state_t *st, const lt_models_opts_t *opts, uint64_t versi
     snprintf(what, sizeof what, "%u neighbours kept (%zu bytes), counters %zu bytes",
              m->cf_off[m->cf_items], (size_t)m->cf_off[m->cf_items] * sizeof *m->cf_nb, counters);
     logf_stage(log, m, LT_MODELS_ITEMCF, what);
+
+    t0 = lt_mono_ns();
+    if ((rc = retrieve_build(m, ui, &o))) goto fail;
+    m->seconds[LT_MODELS_RETRIEVE] = secs_since(t0);
+    snprintf(what, sizeof what, "%u nearest items for each of %u users", m->user_ann_n,
+             m->user_ann_n ? m->nusers : 0);
+    logf_stage(log, m, LT_MODELS_RETRIEVE, what);
   } else {
     /* nothing to factorise: the feed serves the lists and the follow graph */
     m->nusers = m->nitems = 0;
@@ -697,6 +799,24 @@ int lt_models_save(const lt_models_t *m, const char *dir, uint32_t keep) {
     lt_buf_free(&b);
     if (rc) goto fail;
   }
+  if (m->user_ann_n) {
+    flags |= F_RETRIEVE;
+    lt_buf_t b;
+    lt_buf_init(&b);
+    size_t total = (size_t)m->nusers * m->user_ann_n;
+    lt_buf_put(&b, RETRIEVE_MAGIC, 8);
+    lt_buf_u32le(&b, FMT_VERSION);
+    lt_buf_u32le(&b, m->nusers);
+    lt_buf_u32le(&b, m->user_ann_n);
+    lt_buf_u32le(&b, 0);
+    for (size_t j = 0; j < total; j++)
+      lt_buf_u32le(&b, m->user_ann[j]);
+    if (!b.err) lt_buf_u64le(&b, lt_hash64(b.p, b.len));
+    snprintf(p, sizeof p, "%s/retrieve.bin", tmp);
+    rc = b.err ? b.err : write_file(p, b.p, b.len);
+    lt_buf_free(&b);
+    if (rc) goto fail;
+  }
   unsigned char man[MANIFEST_SIZE] = {0};
   memcpy(man, MANIFEST_MAGIC, 8);
   lt_store_u32le(man + 8, FMT_VERSION);
@@ -760,6 +880,26 @@ static int cowatch_parse(lt_models_t *m, const unsigned char *p, size_t n) {
   return LT_OK;
 }
 
+/* Checks and copies a retrieve.bin image into m (invariant 2c). */
+static int retrieve_parse(lt_models_t *m, const unsigned char *p, size_t n) {
+  if (n < 32 || memcmp(p, RETRIEVE_MAGIC, 8) || lt_hash64(p, n - 8) != lt_load_u64le(p + n - 8))
+    return LT_ECORRUPT;
+  if (lt_load_u32le(p + 8) != FMT_VERSION) return LT_EVERSION;
+  uint32_t users = lt_load_u32le(p + 12), per = lt_load_u32le(p + 16);
+  if (users != m->nusers || !per || per > RETRIEVE_MAX || !m->ann ||
+      n != 24 + (uint64_t)users * per * 4 + 8)
+    return LT_ECORRUPT;
+  size_t total = (size_t)users * per;
+  if (!(m->user_ann = malloc((total ? total : 1) * sizeof *m->user_ann))) return LT_ENOMEM;
+  m->user_ann_n = per;
+  for (size_t j = 0; j < total; j++) {
+    uint32_t item = lt_load_u32le(p + 24 + 4 * j);
+    if (item >= m->nitems && item != LT_NONE) return LT_ECORRUPT;
+    m->user_ann[j] = item;
+  }
+  return LT_OK;
+}
+
 int lt_models_load(const char *path, lt_state_t *st, const lt_models_opts_t *opts, int64_t now_ms,
                    lt_models_t **out) {
   if (!path || !st || !out || strlen(path) > 4000) return LT_EINVAL;
@@ -796,7 +936,7 @@ int lt_models_load(const char *path, lt_state_t *st, const lt_models_opts_t *opt
   m->nnz = lt_load_u64le(buf + 48);
   free(buf);
   buf = NULL;
-  if (!m->version || (flags & ~(F_IALS | F_USERS | F_COWATCH))) goto fail;
+  if (!m->version || (flags & ~(F_IALS | F_USERS | F_COWATCH | F_RETRIEVE))) goto fail;
 
   if (flags & F_IALS) {
     snprintf(p, sizeof p, "%s/ials.bin", path);
@@ -841,6 +981,15 @@ int lt_models_load(const char *path, lt_state_t *st, const lt_models_opts_t *opt
     free(buf);
     buf = NULL;
     m->seconds[LT_MODELS_ITEMCF] = secs_since(t0);
+  }
+  if ((flags & F_RETRIEVE) && o.user_ann_n) { /* (off: not worth the memory) */
+    t0 = lt_mono_ns();
+    snprintf(p, sizeof p, "%s/retrieve.bin", path);
+    if ((rc = read_file(p, 32 + (size_t)m->nusers * RETRIEVE_MAX * 4, &buf, &n))) goto fail;
+    if ((rc = retrieve_parse(m, buf, n))) goto fail;
+    free(buf);
+    buf = NULL;
+    m->seconds[LT_MODELS_RETRIEVE] = secs_since(t0);
   }
   t0 = lt_mono_ns();
   if ((rc = take_lists(m, st, &o, now_ms))) goto fail;

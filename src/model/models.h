@@ -7,7 +7,11 @@
  * item's cf_topk most similar items by lt_itemcf, flattened at build time
  * so a request reads a sorted array instead of scanning counters), the
  * users' event counts at training time (so a request can use the trained
- * user vector when nothing happened since, and fold in otherwise), and two
+ * user vector when nothing happened since, and fold in otherwise), each
+ * user's nearest items in that index (user_ann_n of them, the user's
+ * training row left out: the ANN retrieval of a request whose user has not
+ * acted since training, done once per training instead of once per
+ * request), and two
  * candidate lists taken from the state when the snapshot was built or
  * loaded: items by time-decayed popularity and recently published items
  * with few impressions.
@@ -26,6 +30,7 @@
  *     ann.bin      lt_ann_save's format
  *     cowatch.bin  the co-watch neighbour table (format in models.c)
  *     users.bin    the per-user event counts (format in models.c)
+ *     retrieve.bin the per-user ANN lists (format in models.c; optional)
  *     MANIFEST     written last: version, trained_at, dimensions, which
  *                  components exist, XXH3 checksum (format in models.c)
  *   (other files — ranker.bin — belong to the caller.)
@@ -52,6 +57,7 @@ enum {
   LT_MODELS_IALS,
   LT_MODELS_ANN,
   LT_MODELS_ITEMCF,
+  LT_MODELS_RETRIEVE,
   LT_MODELS_LISTS,
   LT_MODELS_STAGES
 };
@@ -65,6 +71,7 @@ typedef struct lt_models_opts {
   uint32_t fresh_n;               /* items kept in the fresh list; default 500 */
   int64_t fresh_window_ms;        /* "recently published"; default 3 days */
   uint32_t fresh_max_impressions; /* "few impressions"; default 200 */
+  uint32_t user_ann_n;            /* ANN neighbours kept per user (0: none); default 0 */
 } lt_models_opts_t;
 
 typedef struct lt_models {
@@ -78,6 +85,9 @@ typedef struct lt_models {
   lt_itemcf_nb_t *cf_nb;   /* most similar first */
   uint32_t nusers, nitems; /* the id ranges covered by ials (0 without) */
   uint32_t *user_events;   /* nusers: lt_user_info_t.events when trained */
+  uint32_t user_ann_n;     /* per-user ANN lists: 0 when there are none */
+  uint32_t *user_ann;      /* nusers x user_ann_n: user u's list at u x user_ann_n,
+                              best first, padded with LT_NONE */
   uint64_t nnz;            /* interactions trained on */
   uint32_t *pop;           /* npop items, most popular first */
   uint32_t npop;
@@ -99,7 +109,7 @@ typedef struct lt_models_pair {
  * 10; the ANN and itemcf defaults; the list sizes above). */
 void lt_models_opts_default(lt_models_opts_t *o);
 
-/* Name of a stage ("collect", "ials", "ann", "itemcf", "lists"). */
+/* Name of a stage ("collect", "ials", "ann", "itemcf", "retrieve", "lists"). */
 const char *lt_models_stage_name(int stage);
 
 /* The co-watch neighbours of item, most similar first: sets *nb and

@@ -601,7 +601,10 @@ double lt_state_item_pop(const lt_state_t *st, uint32_t item, int64_t now_ms) {
   const lt_item_counters_t *c = lt_state_item_counters(st, item);
   if (!c) return 0;
   int64_t t = atomic_load_explicit(&c->pop_ts_ms, memory_order_acquire);
-  return LOAD(c->pop) * decay(st, now_ms - t);
+  /* (read in single precision — a feed request reads hundreds — where the
+   * writer's running sum keeps double: relative error below 1e-6) */
+  int64_t dt = now_ms - t;
+  return LOAD(c->pop) * (dt <= 0 ? 1.0 : (double)expf((float)(-(double)dt * st->decay_per_ms)));
 }
 
 int lt_state_item_counters_copy(const lt_state_t *st, uint32_t item, lt_item_counters_t *out) {

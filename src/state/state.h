@@ -128,13 +128,15 @@ typedef struct lt_item_meta {
 /* Every field atomic (see "Concurrency" above); copy one out with
  * lt_state_item_counters_copy, not by struct assignment. */
 typedef struct lt_item_counters {
+  /* (first, and 16-byte aligned: the pair a feed request reads for each
+   * candidate shares one cache line with the row's start) */
+  _Alignas(16) _Atomic double pop; /* time-decayed popularity at pop_ts_ms */
+  _Atomic int64_t pop_ts_ms;
   _Atomic uint64_t impressions, plays, watch_ms, completions;
   _Atomic uint64_t likes, comments, shares, follows, not_interested;
   _Atomic uint64_t purchases, gmv_cents, gift_cents;
   _Atomic uint64_t ad_impressions, ad_clicks, ad_conversions;
   _Atomic double ratio_sum; /* sum of watch ratios over plays with a known duration */
-  _Atomic double pop;       /* time-decayed popularity at pop_ts_ms */
-  _Atomic int64_t pop_ts_ms;
   _Atomic int64_t last_event_ms;
 } lt_item_counters_t;
 

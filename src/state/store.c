@@ -2,20 +2,41 @@
  * store.c — data directory = log + state + snapshots (see store.h).
  *
  * States of a store: OPEN (accepting writes) -> FAILED (the log refused a
- * write or fsync: every later write gets LT_EREADONLY until the store is
- * closed and reopened, which replays the log and so rebuilds a state that
- * matches exactly what is durable) -> CLOSED.
+ * write or fsync: every later write gets LT_EREADONLY) -> OPEN again when
+ * lt_store_recover() has reopened the log in place (lt_log_reopen: verified
+ * again, cut back to what the state applied) -> CLOSED. Closing and
+ * reopening the store also leaves FAILED (replay rebuilds the state).
  *
- * Writes are a pipeline of two stages, each under a lock of its own:
- *   1. under wlock: check, encode, append to the log, apply to the state;
- *   2. under olock: the observer (the derived views: feed, stats, ads).
- * A writer takes olock before it releases wlock, so observers see batches
- * in log order, one at a time, while the next batch goes through stage 1
- * (two cores ingest at once). Accepted records alternate between two
- * buffers: batch k's are read by its observer while batch k+1 fills the
- * other, and batch k+2 can only start filling k's buffer once k+1 holds
- * olock, i.e. once k's observer is done. Higher-layer records (ext) and
+ * Writes are a pipeline, in log order throughout:
+ *   1. under wlock: check (against the state and the ids of batches queued
+ *      but not applied yet: pending), encode, queue on the log, take a
+ *      ticket (next_ticket++);
+ *   2. no lock: wait until the batch is durable per the fsync policy
+ *      (concurrent writers share one fsync: group commit);
+ *   3. under wlock, when turn == ticket: apply to the state, turn++;
+ *   4. under olock (taken before wlock is let go): the observer (the
+ *      derived views: feed, stats, ads).
+ * Invariants:
+ *  1. the state (and so every reader and observer) holds exactly the
+ *     records below lt_state_applied(), a prefix of the log, each of them
+ *     durable per the policy before it is applied: a batch whose wait
+ *     failed is never applied nor observed, and neither is any batch after
+ *     it (stage 3 sees failed set by the earlier turn), so nothing a write
+ *     was refused for is ever visible to reads;
+ *  2. turn <= next_ticket; turn == next_ticket means no batch is between
+ *     stages 1 and 3 (lt_store_locked and lt_store_recover wait for that);
+ *  3. pending maps the id of each event of a batch between stages 1 and 3
+ *     to its ticket; an entry whose ticket is below turn is stale (applied:
+ *     the state knows it; or refused: it may be written again).
+ * Observers see batches in log order, one at a time, while the next batch
+ * is applied (two cores ingest at once). Higher-layer records (ext) and
  * lt_store_locked take both locks, so they see no batch half observed.
+ *
+ * Recovery (lt_store_recover): under both locks, with no batch in flight,
+ * the log is reopened and cut back to lt_state_applied() — the records of
+ * refused batches that reached the file are dropped, so memory and log
+ * agree and a restart rebuilds the same state; a retry of a refused batch
+ * is written as new.
  *
  * Snapshot files are named snapshot-<16 hex digits of the log offset they
  * cover>.snap. Open tries them newest first; one that fails its checksum,
@@ -53,14 +74,17 @@ struct lt_store {
   const void **recp; /* record pointers into enc */
   uint32_t *lens;
   size_t rcap;
-  lt_u64map_t batch_ids; /* ids seen in the current batch */
-  lt_record_t *acc[2];   /* accepted records of a batch, in log order: batches alternate */
-  size_t acap[2];
-  unsigned accx; /* the buffer the next batch fills (under wlock) */
+  uint32_t *idx;         /* indices (into the caller's batch) of the accepted records */
+  lt_u64map_t pending;   /* event id hash -> ticket (invariant 3; under wlock) */
+  pthread_cond_t turn_cv; /* with wlock: turn moved */
+  uint64_t next_ticket, turn; /* invariant 2 (under wlock) */
+  uint64_t first_refused;     /* ticket of the first batch refused since recovery, 0 = none */
   lt_store_observer_fn observer;
   void *observer_ctx;
   uint64_t dirty;        /* records since the last snapshot */
-  int failed;
+  int failed;            /* under wlock */
+  int broken;            /* applying failed half-way (ENOMEM): only a reopen mends it */
+  uint64_t failed_ns;    /* lt_mono_ns() when it failed, 0 = accepting (atomic) */
 };
 
 void lt_store_opts_default(lt_store_opts_t *o) {
@@ -185,7 +209,9 @@ int lt_store_open(const char *dir, const lt_store_opts_t *opts, lt_store_t **out
   pthread_mutex_init(&s->wlock, NULL);
   pthread_mutex_init(&s->olock, NULL);
   lt_buf_init(&s->enc);
-  lt_u64map_init(&s->batch_ids);
+  lt_u64map_init(&s->pending);
+  pthread_cond_init(&s->turn_cv, NULL);
+  s->next_ticket = s->turn = 1;
   if (!(s->dir = strdup(dir)) || !(ldir = path_join(dir, "log")) ||
       !(sdir = path_join(dir, "snapshots")))
     goto fail;
@@ -243,26 +269,19 @@ int lt_store_close(lt_store_t *s, int write_snapshot) {
   if (!rc) rc = rc2;
   lt_state_free(s->st);
   lt_buf_free(&s->enc);
-  lt_u64map_clear(&s->batch_ids);
+  lt_u64map_clear(&s->pending);
   free(s->recp);
   free(s->lens);
-  free(s->acc[0]);
-  free(s->acc[1]);
+  free(s->idx);
   free(s->dir);
   pthread_mutex_destroy(&s->wlock);
   pthread_mutex_destroy(&s->olock);
+  pthread_cond_destroy(&s->turn_cv);
   free(s);
   return rc;
 }
 
 static int reserve_ptrs(lt_store_t *s, size_t n) {
-  unsigned x = s->accx;
-  if (n > s->acap[x]) {
-    lt_record_t *a = realloc(s->acc[x], n * sizeof *a);
-    if (!a) return LT_ENOMEM;
-    s->acc[x] = a;
-    s->acap[x] = n;
-  }
   if (n <= s->rcap) return LT_OK;
   const void **rp = realloc(s->recp, n * sizeof *rp);
   if (!rp) return LT_ENOMEM;
@@ -270,73 +289,137 @@ static int reserve_ptrs(lt_store_t *s, size_t n) {
   uint32_t *ln = realloc(s->lens, n * sizeof *ln);
   if (!ln) return LT_ENOMEM;
   s->lens = ln;
+  uint32_t *ix = realloc(s->idx, n * sizeof *ix);
+  if (!ix) return LT_ENOMEM;
+  s->idx = ix;
   s->rcap = n;
   return LT_OK;
 }
 
+/* wlock held. */
+static void set_failed(lt_store_t *s) {
+  s->failed = 1;
+  uint64_t now = lt_mono_ns();
+  uint64_t zero = 0;
+  __atomic_compare_exchange_n(&s->failed_ns, &zero, now ? now : 1, 0, __ATOMIC_RELEASE,
+                              __ATOMIC_RELAXED);
+}
+
+/* wlock held, before a batch is checked: forgets the pending ids once no
+ * batch is in flight, and drops stale entries (invariant 3) when many
+ * accumulated under a load that never drains. */
+#define PENDING_COMPACT 65536
+static int pending_trim(lt_store_t *s) {
+  lt_u64map_t *m = &s->pending;
+  if (s->turn == s->next_ticket) {
+    if (m->len) memset(m->keys, 0, m->cap * sizeof *m->keys);
+    m->len = 0;
+    return LT_OK;
+  }
+  if (m->len < PENDING_COMPACT) return LT_OK;
+  lt_u64map_t live;
+  lt_u64map_init(&live);
+  for (size_t i = 0; i < m->cap; i++) {
+    if (!m->keys[i] || m->vals[i] < s->turn) continue;
+    uint64_t *slot;
+    int rc = lt_u64map_upsert(&live, m->keys[i], &slot, NULL);
+    if (rc) {
+      lt_u64map_clear(&live);
+      return rc;
+    }
+    *slot = m->vals[i];
+  }
+  lt_u64map_clear(m);
+  *m = live;
+  return LT_OK;
+}
+
+/* wlock held: the ids a batch that will not be applied marked with its
+ * ticket become writable again. Its records are recs[idx[j]] (idx NULL:
+ * recs[j]), j < m. */
+static void pending_forget(lt_store_t *s, const lt_record_t *recs, const uint32_t *idx, size_t m,
+                           uint64_t ticket) {
+  for (size_t j = 0; j < m; j++) {
+    const lt_record_t *r = &recs[idx ? idx[j] : j];
+    if (r->kind != LT_REC_EVENT || !r->u.ev.id.n) continue;
+    uint64_t *v = lt_u64map_get(&s->pending, lt_u64map_key(lt_hash64(r->u.ev.id.p, r->u.ev.id.n)));
+    if (v && *v == ticket) *v = 0;
+  }
+}
+
 /* Queues the records in s->enc (n of them, lengths in s->lens) on the log
- * and applies them; *end gets the log offset to wait for (lt_log_wait,
- * after releasing wlock, so concurrent writers share one fsync). recs (may
- * be NULL: decode the encoded bytes) are the same records already
- * decoded, which saves a decode on the hot path; applying stores the
- * events' dense ids in them for the observer. Caller holds wlock. */
-static int append_and_apply(lt_store_t *s, size_t n, lt_record_t *recs, uint64_t *end) {
-  *end = 0;
-  if (!n) return LT_OK;
+ * and takes the batch's ticket; *first and *end get the offsets of its
+ * first record and after its last. Caller holds wlock. */
+static int enqueue(lt_store_t *s, size_t n, uint64_t *first, uint64_t *end, uint64_t *ticket) {
   size_t off = 0;
   for (size_t i = 0; i < n; i++) {
     s->recp[i] = s->enc.p + off;
     off += s->lens[i];
   }
-  uint64_t first;
-  int rc = lt_log_enqueue(s->log, s->recp, s->lens, n, &first, end);
+  int rc = lt_log_enqueue(s->log, s->recp, s->lens, n, first, end);
   if (rc) {
-    if (rc != LT_ETOOBIG && rc != LT_EINVAL) s->failed = 1;
+    if (rc != LT_ETOOBIG && rc != LT_EINVAL && rc != LT_ENOMEM) set_failed(s);
     return rc;
   }
-  uint64_t lsn = first;
-  for (size_t i = 0; i < n; i++) {
-    if (recs) {
-      rc = lt_state_apply(s->st, &recs[i], lsn);
-      if (rc == LT_EDUPLICATE) rc = LT_OK;
-    } else {
-      rc = apply_encoded(s, s->recp[i], s->lens[i], lsn);
-    }
-    if (rc) return rc; /* ENOMEM */
-    lsn += 8 + s->lens[i]; /* log frame: u32 length + u32 checksum + payload */
-  }
-  lt_state_set_applied(s->st, lt_log_end(s->log));
-  s->dirty += n;
+  *ticket = s->next_ticket++;
   return LT_OK;
 }
 
-/* Waits (outside wlock) until the log is durable up to end. A failure
- * means applied-but-not-durable records: the store refuses writes until
- * reopened, which rebuilds the state from the log. */
-static int wait_durable(lt_store_t *s, uint64_t end) {
-  int rc = end ? lt_log_wait(s->log, end) : LT_OK;
+/* Stages 2 and 3: waits (no lock held) until the batch is durable, then,
+ * at its turn, applies it (apply(ctx) under wlock) unless it or an
+ * earlier batch failed. Returns with wlock held and the turn passed. */
+static int wait_and_apply(lt_store_t *s, uint64_t end, uint64_t ticket,
+                          int (*apply)(lt_store_t *s, void *ctx), void *ctx) {
+  int rc = lt_log_wait(s->log, end);
+  pthread_mutex_lock(&s->wlock);
+  while (s->turn != ticket)
+    pthread_cond_wait(&s->turn_cv, &s->wlock);
+  if (!rc && s->failed) rc = LT_EREADONLY; /* an earlier batch was refused: no hole */
+  if (!rc && (rc = apply(s, ctx))) s->broken = 1;
   if (rc) {
-    pthread_mutex_lock(&s->wlock);
-    s->failed = 1;
-    pthread_mutex_unlock(&s->wlock);
+    set_failed(s);
+    if (!s->first_refused) s->first_refused = ticket;
   }
+  else lt_state_set_applied(s->st, end);
+  s->turn++;
+  pthread_cond_broadcast(&s->turn_cv);
   return rc;
 }
 
-int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic, int *status,
+typedef struct batch {
+  lt_record_t *recs; /* accepted records, in log order (applying sets their ids) */
+  const uint32_t *lens;    /* their encoded lengths */
+  size_t m;
+  uint64_t first;
+} batch_t;
+
+static int apply_batch(lt_store_t *s, void *ctx) {
+  batch_t *b = ctx;
+  uint64_t lsn = b->first;
+  for (size_t i = 0; i < b->m; i++) {
+    int rc = lt_state_apply(s->st, &b->recs[i], lsn);
+    if (rc && rc != LT_EDUPLICATE) return rc; /* ENOMEM */
+    lsn += 8 + b->lens[i]; /* log frame: u32 length + u32 checksum + payload */
+  }
+  s->dirty += b->m;
+  return LT_OK;
+}
+
+int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *status,
                    const char **why, lt_write_result_t *res) {
   lt_write_result_t r = {0, 0, 0};
   int rc = LT_OK;
+  size_t m = 0;
+  uint64_t first = 0, end = 0, ticket = 0, t, dep = 0;
+  void *own = NULL; /* the accepted records' lengths (and records, when some were left out) */
   pthread_mutex_lock(&s->wlock);
+  t = s->next_ticket; /* the ticket this batch takes if it is queued */
   if (s->failed) {
     rc = LT_EREADONLY;
     goto out;
   }
-  if ((rc = reserve_ptrs(s, n))) goto out;
+  if ((rc = reserve_ptrs(s, n)) || (rc = pending_trim(s))) goto out;
   lt_buf_reset(&s->enc);
-  s->batch_ids.len = 0;
-  if (s->batch_ids.cap) memset(s->batch_ids.keys, 0, s->batch_ids.cap * sizeof(uint64_t));
-  size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     const char *reason = NULL;
     int st = lt_record_check(&recs[i], &reason);
@@ -345,8 +428,11 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
       uint64_t key = lt_u64map_key(lt_hash64(id.p, id.n)), *slot;
       int created = 0;
       if (lt_state_event_seen(s->st, id)) st = LT_EDUPLICATE;
-      else if ((rc = lt_u64map_upsert(&s->batch_ids, key, &slot, &created))) goto out;
-      else if (!created) st = LT_EDUPLICATE;
+      else if ((rc = lt_u64map_upsert(&s->pending, key, &slot, &created))) goto out;
+      else if (!created && *slot >= s->turn) { /* in this batch or in a batch in flight */
+        st = LT_EDUPLICATE;
+        if (*slot != t && *slot > dep) dep = *slot;
+      } else *slot = t;
     }
     if (status) status[i] = st;
     if (why) why[i] = st == LT_EINVAL ? reason : NULL;
@@ -359,8 +445,11 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
       continue;
     }
     size_t before = s->enc.len;
-    if ((rc = lt_record_encode(&recs[i], &s->enc))) goto out;
-    s->acc[s->accx][m] = recs[i];
+    s->idx[m] = (uint32_t)i;
+    if ((rc = lt_record_encode(&recs[i], &s->enc))) {
+      m++; /* its id is marked: pending_forget below */
+      goto out;
+    }
     s->lens[m++] = (uint32_t)(s->enc.len - before);
   }
   if (atomic && r.rejected) {
@@ -368,48 +457,98 @@ int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic,
     r.duplicates = 0;
     goto out;
   }
-  uint64_t end = 0;
-  lt_record_t *acc = s->acc[s->accx];
-  if ((rc = append_and_apply(s, m, acc, &end))) goto out;
-  r.accepted = (uint32_t)m;
-  s->accx ^= 1;
-  pthread_mutex_lock(&s->olock); /* stage 2, in log order (design note) */
+  if (!m) {
+    /* only duplicates: those of a batch in flight are acknowledged once
+     * that batch is (a later batch of ours would wait for it anyway) */
+    while (dep && s->turn <= dep)
+      pthread_cond_wait(&s->turn_cv, &s->wlock);
+    if (dep && s->first_refused && s->first_refused <= dep) rc = LT_EREADONLY;
+    goto out;
+  }
+  /* what stage 3 needs once wlock is let go (s->lens, s->idx belong to
+   * the next batch then) */
+  size_t need = m * sizeof(uint32_t) + (m < n ? m * sizeof(lt_record_t) : 0);
+  if (!(own = malloc(need))) {
+    rc = LT_ENOMEM;
+    goto out;
+  }
+  lt_record_t *acc = recs;
+  if (m < n) {
+    lt_record_t *kept = own;
+    for (size_t j = 0; j < m; j++)
+      kept[j] = recs[s->idx[j]];
+    acc = kept;
+  }
+  uint32_t *lens = (uint32_t *)((char *)own + (m < n ? m * sizeof(lt_record_t) : 0));
+  memcpy(lens, s->lens, m * sizeof *lens);
+  if ((rc = enqueue(s, m, &first, &end, &ticket))) goto out;
   pthread_mutex_unlock(&s->wlock);
-  if (s->observer && m) s->observer(s->observer_ctx, acc, m);
+
+  batch_t b = {acc, lens, m, first};
+  if ((rc = wait_and_apply(s, end, ticket, apply_batch, &b))) {
+    /* refused: never applied (invariant 1); its ids may be written again */
+    pending_forget(s, acc, NULL, m, ticket);
+    pthread_mutex_unlock(&s->wlock);
+    free(own);
+    if (res) *res = r;
+    return rc;
+  }
+  r.accepted = (uint32_t)m;
+  pthread_mutex_lock(&s->olock); /* stage 4, in log order (design note) */
+  pthread_mutex_unlock(&s->wlock);
+  if (s->observer) s->observer(s->observer_ctx, acc, m);
   pthread_mutex_unlock(&s->olock);
-  /* durability outside the lock: writers that queued meanwhile share the fsync */
-  if ((rc = wait_durable(s, end))) r.accepted = 0;
+  free(own);
+  if (res) *res = r;
+  return LT_OK;
+out:
+  if (rc && m) pending_forget(s, recs, s->idx, m, t);
+  pthread_mutex_unlock(&s->wlock);
+  free(own);
   if (res) *res = r;
   return rc;
-out:
-  pthread_mutex_unlock(&s->wlock);
-  if (res) *res = r;
+}
+
+typedef struct ext_rec {
+  const void *p;
+  uint32_t len;
+  uint64_t lsn;
+} ext_rec_t;
+
+static int apply_ext(lt_store_t *s, void *ctx) {
+  ext_rec_t *e = ctx;
+  /* the ext callback after every earlier batch's observer */
+  pthread_mutex_lock(&s->olock);
+  int rc = apply_encoded(s, e->p, e->len, e->lsn);
+  pthread_mutex_unlock(&s->olock);
+  if (!rc) s->dirty++;
   return rc;
 }
 
 int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
   if (!len || ((const unsigned char *)rec)[0] < LT_REC_EXT_BASE || len > (16u << 20))
     return LT_EINVAL;
-  uint64_t end = 0;
+  uint64_t first = 0, end = 0, ticket = 0;
   pthread_mutex_lock(&s->wlock);
-  pthread_mutex_lock(&s->olock); /* the ext callback after every earlier batch's observer */
   int rc = s->failed ? LT_EREADONLY : reserve_ptrs(s, 1);
   if (!rc) {
     lt_buf_reset(&s->enc);
     lt_buf_put(&s->enc, rec, len);
     s->lens[0] = (uint32_t)len;
-    rc = s->enc.err ? s->enc.err : append_and_apply(s, 1, NULL, &end);
+    rc = s->enc.err ? s->enc.err : enqueue(s, 1, &first, &end, &ticket);
   }
-  pthread_mutex_unlock(&s->olock);
   pthread_mutex_unlock(&s->wlock);
-  if (!rc) rc = wait_durable(s, end);
+  if (rc) return rc;
+  ext_rec_t e = {rec, (uint32_t)len, first};
+  rc = wait_and_apply(s, end, ticket, apply_ext, &e);
+  pthread_mutex_unlock(&s->wlock);
   return rc;
 }
 
 int lt_store_sync(lt_store_t *s) {
   pthread_mutex_lock(&s->wlock);
   int rc = s->failed ? LT_EREADONLY : lt_log_sync(s->log);
-  if (rc && rc != LT_EREADONLY) s->failed = 1;
+  if (rc && rc != LT_EREADONLY) set_failed(s);
   pthread_mutex_unlock(&s->wlock);
   return rc;
 }
@@ -488,8 +627,45 @@ lt_log_t *lt_store_log(lt_store_t *s) { return s->log; }
 const char *lt_store_dir(const lt_store_t *s) { return s->dir; }
 uint64_t lt_store_dirty(const lt_store_t *s) { return s->dirty; }
 
+/* wlock held: waits until no batch is between stages 1 and 3 (invariant 2). */
+static void drain(lt_store_t *s) {
+  while (s->turn != s->next_ticket)
+    pthread_cond_wait(&s->turn_cv, &s->wlock);
+}
+
+int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep) {
+  lt_log_recovery_t local;
+  if (!rep) rep = &local;
+  memset(rep, 0, sizeof *rep);
+  pthread_mutex_lock(&s->wlock);
+  drain(s);
+  int rc = LT_OK;
+  if (!s->failed) goto out;
+  pthread_mutex_lock(&s->olock); /* no observer running */
+  if (s->broken) {
+    rc = LT_ENOMEM;
+    snprintf(rep->message, sizeof rep->message,
+             "a batch was applied only in part: the store must be reopened");
+  } else if (!(rc = lt_log_reopen(s->log, lt_state_applied(s->st), rep))) {
+    s->failed = 0;
+    s->first_refused = 0;
+    __atomic_store_n(&s->failed_ns, 0, __ATOMIC_RELEASE);
+    if (s->pending.len) memset(s->pending.keys, 0, s->pending.cap * sizeof *s->pending.keys);
+    s->pending.len = 0;
+  }
+  pthread_mutex_unlock(&s->olock);
+out:
+  pthread_mutex_unlock(&s->wlock);
+  return rc;
+}
+
+uint64_t lt_store_failed_since(const lt_store_t *s) {
+  return __atomic_load_n(&s->failed_ns, __ATOMIC_ACQUIRE);
+}
+
 void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx) {
   pthread_mutex_lock(&s->wlock);
+  drain(s);
   pthread_mutex_lock(&s->olock); /* no batch applied but not yet observed */
   fn(ctx, s->st);
   pthread_mutex_unlock(&s->olock);
@@ -529,6 +705,7 @@ typedef struct scan_job {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int done; /* the reader has published its last buffer (under mu) */
+  uint64_t limit; /* lt_state_applied(): records from here on were refused */
   uint64_t end;
   int rc;
 } scan_job_t;
@@ -569,6 +746,7 @@ static void *scan_reader(void *arg) {
   uint32_t len;
   uint64_t off;
   while ((rc = lt_log_reader_next(j->rd, &p, &len, &off)) == 1) {
+    if (off >= j->limit) break; /* a refused batch's records (store.c invariant 1) */
     j->end = off + 8 + len; /* frame: u32 length + u32 checksum + payload (log.c) */
     int is_ext = ((const unsigned char *)p)[0] >= LT_REC_EXT_BASE;
     if (b->n && (is_ext || b->n == SCAN_BATCH || b->acap - b->used < len)) {
@@ -618,6 +796,7 @@ static void scan_locked(void *ctx, lt_state_t *st) {
    * (nothing new comes under the lock; a failure shows below as a short
    * read, as on a store that refuses writes) */
   lt_log_sync(s->log);
+  j->limit = lt_state_applied(s->st);
   if ((rc = lt_log_reader_open(ldir, 0, &j->rd))) goto out;
   pthread_t th;
   if (pthread_create(&th, NULL, scan_reader, j)) {
@@ -644,7 +823,7 @@ static void scan_locked(void *ctx, lt_state_t *st) {
   pthread_join(th, NULL);
   rc = j->rc;
   /* everything the state has applied must have been read */
-  if (!rc && j->end < lt_log_end(s->log)) rc = LT_EIO;
+  if (!rc && j->end < j->limit) rc = LT_EIO;
 out:
   j->rc = rc;
   lt_log_reader_close(j->rd);

@@ -8,12 +8,14 @@
  * so the state after a restart equals the state before (invariant 1).
  *
  * lt_store_write validates a batch, drops events whose id was already
- * applied, queues the rest on the log and applies them to the state under
- * one writer lock, so state order = log order (invariant 2); then, outside
- * the lock, it waits until they are durable per the fsync policy (so
- * concurrent writers share one fsync: group commit) and only then answers
- * success. If that wait fails, the store refuses all writes until it is
- * reopened, which rebuilds the state from what the log really holds.
+ * applied or is in a batch still in flight, queues the rest on the log
+ * under the writer lock, waits outside it until they are durable per the
+ * fsync policy (so concurrent writers share one fsync: group commit), and
+ * only then applies them to the state and hands them to the observer, in
+ * log order (invariant 2). So the state holds only durable records: a
+ * batch refused because the log failed is never visible to reads. After
+ * such a failure the store refuses all writes until lt_store_recover (or
+ * a close and reopen) brings the log back.
  */
 #ifndef LT_STATE_STORE_H
 #define LT_STATE_STORE_H
@@ -66,18 +68,20 @@ typedef struct lt_write_result {
  * LT_EINVAL. With atomic, any invalid record makes the whole batch fail
  * with LT_EINVAL and nothing is written. Returns 0 when every valid
  * record is durable and applied; LT_EREADONLY / LT_EIO / LT_ENOSPACE when
- * the log refused (nothing of this batch applied). */
-int lt_store_write(lt_store_t *s, const lt_record_t *recs, size_t n, int atomic, int *status,
+ * the log refused (nothing of this batch applied). Of recs, only the
+ * dense ids of the events (lt_event_t.ids_set, user_id, item_id) are
+ * written: set by applying them, for the observer. */
+int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *status,
                    const char **why, lt_write_result_t *res);
 
 /* Called after each successful lt_store_write with the records that were
  * appended and applied (duplicates and invalid ones left out): in log
  * order, never two calls at once, before that write returns; not called
  * on replay. Their events carry the dense ids the state gave them
- * (lt_event_t.ids_set: use lt_state_event_ids). The next batch may be applied to the state meanwhile (the
- * observer is the second stage of a pipeline: store.c), so an observer
- * must read the state as any lock-free reader does. Set before writes
- * start. */
+ * (lt_event_t.ids_set: use lt_state_event_ids). The next batch may be
+ * applied to the state meanwhile (the observer is the last stage of a
+ * pipeline: store.c), so an observer must read the state as any
+ * lock-free reader does. Set before writes start. */
 typedef void (*lt_store_observer_fn)(void *ctx, const lt_record_t *recs, size_t n);
 void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx);
 
@@ -88,6 +92,23 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len);
 /* Writes a snapshot now (temp file, fsync, rename, fsync dir; keeps the two
  * newest). */
 int lt_store_snapshot(lt_store_t *s);
+
+/* After a failed write or fsync (every write refused with LT_EREADONLY):
+ * waits until no write is in flight, reopens the log in place
+ * (lt_log_reopen: every segment verified again, a torn tail cut) and cuts
+ * it back to what the state has applied — the records of refused batches
+ * that reached the file are dropped, so memory and log agree and a restart
+ * gives the same state; a retried batch is written as new. Then writes are
+ * accepted again. Blocks writers while it runs (a full verification of
+ * the log, as an open does). rep (may be NULL) gets the log's report.
+ * Returns 0 (also when nothing had failed), the reopen's error (the store
+ * stays failed: try again later), or LT_ENOMEM when a batch was applied
+ * only in part (then only a close and reopen mends the store). */
+int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep);
+
+/* lt_mono_ns() when the store started refusing writes, 0 while it accepts
+ * them. Lock-free (for a server deciding when to try lt_store_recover). */
+uint64_t lt_store_failed_since(const lt_store_t *s);
 
 /* Forces the log to disk (end of a bulk import with fsync off). */
 int lt_store_sync(lt_store_t *s);

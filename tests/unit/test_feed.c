@@ -649,6 +649,103 @@ static void a_corrupt_model_is_rejected(void **state) {
   lt_state_free(st);
 }
 
+/* The user's training row (what the list left out): distinct positive items. */
+typedef struct row_ctx {
+  lt_state_t *st;
+  uint32_t user;
+} row_ctx_t;
+
+static int not_trained_on(uint32_t item, void *ctx) {
+  row_ctx_t *c = ctx;
+  lt_hist_t h[256];
+  lt_models_pair_t pairs[256];
+  size_t n = lt_state_user_history(c->st, c->user, h, 256);
+  size_t k = lt_models_user_row(c->st, h, n, pairs);
+  for (size_t j = 0; j < k; j++)
+    if (pairs[j].item == item) return 0;
+  return 1;
+}
+
+static void trained_users_read_the_ann_list_kept_at_training(void **state) {
+  (void)state;
+  lt_state_t *st = make_state();
+  char *dir = lt_test_tmpdir("feed-userann");
+  lt_feed_t *f = make_feed(st, dir);
+  assert_int_equal(lt_feed_train(f, 0, NULL), 0);
+  lt_models_t *m = lt_feed_acquire(f);
+  assert_int_equal(m->user_ann_n, 500 / 10 + 500 / 40);
+  assert_non_null(m->user_ann);
+  /* each list is the search the request would do: the same index, the same
+   * vector, the training row left out */
+  uint32_t ids[64], got = 0;
+  for (uint32_t u = 0; u < m->nusers; u += 7) {
+    row_ctx_t c = {st, u};
+    assert_int_equal(lt_ann_search(m->ann, m->ials->U + (size_t)u * m->ials->k, m->user_ann_n,
+                                   m->user_ann_n < 64 ? 64 : m->user_ann_n, not_trained_on, &c,
+                                   ids, NULL, &got),
+                     0);
+    const uint32_t *l = m->user_ann + (size_t)u * m->user_ann_n;
+    for (uint32_t j = 0; j < m->user_ann_n; j++) {
+      assert_int_equal(l[j], j < got ? ids[j] : LT_NONE);
+      if (l[j] != LT_NONE) assert_true(not_trained_on(l[j], &c));
+    }
+  }
+  lt_models_release(m);
+
+  /* a trained user's request reads its list; after a new play it searches */
+  lt_feed_result_t r, off;
+  get(f, "u0", 10, NOW, &r);
+  assert_true(metrics_has(f, "laotie_feed_ann_retrievals_total{how=\"list\"} 1\n"));
+  assert_true(metrics_has(f, "laotie_feed_ann_retrievals_total{how=\"search\"} 0\n"));
+  play(st, "u5", "v3", NOW - 1000);
+  get(f, "u5", 10, NOW, &off);
+  assert_true(metrics_has(f, "laotie_feed_ann_retrievals_total{how=\"search\"} 1\n"));
+  lt_feed_free(f);
+
+  /* the same model with the lists switched off: not loaded, the same feeds */
+  lt_feed_opts_t o;
+  lt_feed_opts_default(&o);
+  o.ials_iters = 6;
+  o.ials_k = 16;
+  char err[128];
+  assert_int_equal(lt_feed_opts_set(&o, "user_ann_lists", "off", err, sizeof err), 0);
+  lt_feed_t *g;
+  assert_int_equal(lt_feed_new(st, &o, dir, &g), 0);
+  m = lt_feed_acquire(g);
+  assert_int_equal(m->user_ann_n, 0);
+  assert_null(m->user_ann);
+  lt_models_release(m);
+  f = make_feed(st, dir);
+  for (int u = 0; u < NUSERS; u += 11) {
+    char name[16];
+    snprintf(name, sizeof name, "u%d", u);
+    get(f, name, 20, NOW, &r);
+    get(g, name, 20, NOW, &off);
+    same_feed(&r, &off);
+  }
+  assert_true(metrics_has(g, "laotie_feed_ann_retrievals_total{how=\"list\"} 0\n"));
+  lt_feed_free(g);
+  lt_feed_free(f);
+
+  /* a damaged list file rejects the version like any other part */
+  char p[600];
+  snprintf(p, sizeof p, "%s/models-%016x/retrieve.bin", dir, 1);
+  flip_byte(p, -1);
+  snprintf(p, sizeof p, "%s/models-%016x", dir, 1);
+  m = NULL;
+  lt_models_opts_t mo;
+  lt_models_opts_default(&mo);
+  assert_int_equal(lt_models_load(p, st, &mo, NOW, &m), LT_OK); /* lists off: not read */
+  lt_models_release(m);
+  m = NULL;
+  mo.user_ann_n = 62;
+  assert_int_equal(lt_models_load(p, st, &mo, NOW, &m), LT_ECORRUPT);
+  assert_null(m);
+  lt_test_rmdir(dir);
+  free(dir);
+  lt_state_free(st);
+}
+
 static void similar_items_skip_the_item_and_deleted_ones(void **state) {
   (void)state;
   lt_state_t *st = make_state();
@@ -790,6 +887,7 @@ int main(void) {
       cmocka_unit_test(writer_trainer_and_readers_run_together),
       cmocka_unit_test(models_survive_a_restart),
       cmocka_unit_test(a_corrupt_model_is_rejected),
+      cmocka_unit_test(trained_users_read_the_ann_list_kept_at_training),
       cmocka_unit_test(similar_items_skip_the_item_and_deleted_ones),
       cmocka_unit_test(observed_impressions_train_the_ranker_and_metrics_count),
       cmocka_unit_test(the_fresh_list_is_taken_at_the_serving_clock),

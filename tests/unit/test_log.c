@@ -1087,6 +1087,96 @@ static void test_failed_fsync_in_interval_mode_refuses_later_appends(void **stat
   free(dir);
 }
 
+/* lt_log_reopen: the handle comes back without a close; records after
+ * keep (written, even in later segments) are cut, the rest verified. */
+static void test_reopen_after_failure_cuts_back_to_keep_across_segments(void **state) {
+  char *dir = lt_test_tmpdir("log");
+  lt_log_t *log;
+  lt_log_opts_t o = {.segment_bytes = 512};
+  assert_int_equal(lt_log_open(dir, &o, &log, NULL), 0);
+  append_range(log, 0, 4, 100, NULL);
+  uint64_t keep = lt_log_end(log);
+  assert_int_equal(lt_log_reopen(log, keep, NULL), LT_EINVAL); /* not failed */
+  append_range(log, 4, 30, 100, NULL);                        /* several segments */
+  int segs = count_files(dir, ".log");
+  assert_true(segs >= 3);
+  lt_log_inject_fault(log, LT_LOG_FAULT_WRITE, ENOSPC);
+  unsigned char buf[128];
+  uint32_t len = make_rec(30, buf, 100);
+  const void *rec = buf;
+  assert_int_equal(lt_log_append(log, &rec, &len, 1, NULL), LT_ENOSPACE);
+  assert_int_equal(lt_log_append(log, &rec, &len, 1, NULL), LT_EREADONLY);
+
+  lt_log_recovery_t rr;
+  assert_int_equal(lt_log_reopen(log, keep, &rr), 0);
+  assert_non_null(strstr(rr.message, "cut back to offset"));
+  assert_true(rr.cut_bytes > 0);
+  assert_int_equal(rr.end_offset, keep);
+  assert_int_equal(rr.records, 4);
+  assert_int_equal(lt_log_end(log), keep);
+  assert_true(count_files(dir, ".log") < segs);
+  append_range(log, 4, 8, 100, NULL); /* accepted again, at the cut */
+  assert_int_equal(lt_log_close(log), 0);
+  expect_records(dir, 8, 100);
+  lt_log_recovery_t r2;
+  assert_int_equal(lt_log_open(dir, &o, &log, &r2), 0);
+  assert_string_equal(r2.message, "clean");
+  assert_int_equal(r2.records, 8);
+  assert_int_equal(lt_log_close(log), 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+/* A log that holds less than the caller acknowledged is not patched up:
+ * the handle stays failed. */
+static void test_reopen_refuses_when_acknowledged_records_are_missing(void **state) {
+  char *dir = lt_test_tmpdir("log");
+  lt_log_t *log;
+  assert_int_equal(lt_log_open(dir, NULL, &log, NULL), 0);
+  append_range(log, 0, 3, 100, NULL);
+  uint64_t end = lt_log_end(log);
+  lt_log_inject_fault(log, LT_LOG_FAULT_FSYNC, EIO);
+  unsigned char buf[128];
+  uint32_t len = make_rec(3, buf, 100);
+  const void *rec = buf;
+  assert_int_equal(lt_log_append(log, &rec, &len, 1, NULL), LT_EIO);
+  lt_log_recovery_t rr;
+  assert_int_equal(lt_log_reopen(log, end + 4096, &rr), LT_ECORRUPT);
+  assert_non_null(strstr(rr.message, "acknowledged records are lost"));
+  assert_int_equal(lt_log_append(log, &rec, &len, 1, NULL), LT_EREADONLY);
+  assert_int_equal(lt_log_reopen(log, end, &rr), 0); /* the real end: fine */
+  append_range(log, 3, 5, 100, NULL);
+  assert_int_equal(lt_log_close(log), 0);
+  expect_records(dir, 5, 100);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+/* A sticky fault fails every fsync until cleared; reopening meanwhile
+ * works (it writes no data) and the next append fails again. */
+static void test_sticky_fault_fails_until_cleared(void **state) {
+  char *dir = lt_test_tmpdir("log");
+  lt_log_t *log;
+  assert_int_equal(lt_log_open(dir, NULL, &log, NULL), 0);
+  append_range(log, 0, 2, 100, NULL);
+  uint64_t end = lt_log_end(log);
+  lt_log_inject_fault(log, LT_LOG_FAULT_FSYNC | LT_LOG_FAULT_STICKY, EIO);
+  unsigned char buf[128];
+  uint32_t len = make_rec(2, buf, 100);
+  const void *rec = buf;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(lt_log_append(log, &rec, &len, 1, NULL), LT_EIO);
+    assert_int_equal(lt_log_reopen(log, end, NULL), 0);
+    assert_int_equal(lt_log_end(log), end);
+  }
+  lt_log_inject_fault(log, LT_LOG_FAULT_FSYNC | LT_LOG_FAULT_STICKY, 0);
+  append_range(log, 2, 4, 100, NULL);
+  assert_int_equal(lt_log_close(log), 0);
+  expect_records(dir, 4, 100);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
 static void test_second_writer_is_refused_readers_are_not(void **state) {
   char *dir = lt_test_tmpdir("log");
   lt_log_t *log, *log2;
@@ -1173,6 +1263,9 @@ int main(void) {
       cmocka_unit_test(test_failed_write_cuts_back_and_refuses_until_reopen),
       cmocka_unit_test(test_failed_fsync_refuses_until_reopen),
       cmocka_unit_test(test_failed_fsync_in_interval_mode_refuses_later_appends),
+      cmocka_unit_test(test_reopen_after_failure_cuts_back_to_keep_across_segments),
+      cmocka_unit_test(test_reopen_refuses_when_acknowledged_records_are_missing),
+      cmocka_unit_test(test_sticky_fault_fails_until_cleared),
       cmocka_unit_test(test_second_writer_is_refused_readers_are_not),
       cmocka_unit_test(test_bad_options_are_rejected),
       cmocka_unit_test(test_leftover_tmp_segment_is_removed),

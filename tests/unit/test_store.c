@@ -260,7 +260,7 @@ typedef struct {
   size_t events, with_ids;
 } ids_seen_t;
 
-/* Every event the observer gets carries the dense ids the state gave it. */
+/* Counts the events that carry the dense ids the state gave them. */
 static void on_observe_ids(void *ctx, const lt_record_t *recs, size_t n) {
   ids_seen_t *o = ctx;
   lt_state_t *st = lt_store_state(o->s);
@@ -276,19 +276,25 @@ static void on_observe_ids(void *ctx, const lt_record_t *recs, size_t n) {
   }
 }
 
+/* The observer gets events with their dense ids (store.h), whether the
+ * batch was taken whole or some records were left out. */
 static void observer_gets_events_with_their_dense_ids(void **st) {
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
   ids_seen_t o = {s, 0, 0};
   lt_store_set_observer(s, on_observe_ids, &o);
-  lt_record_t r[4] = {ev("a", "u1", "v1", T0), ev("b", "u2", "v1", T0), ev("a", "u3", "v3", T0),
-                      ev("c", "u1", "v4", T0)};
+  lt_record_t r[4] = {ev("a", "u1", "v1", T0), ev("b", "u2", "v1", T0), ev("c", "u3", "v3", T0),
+                      ev("d", "u1", "v4", T0)};
   lt_write_result_t res;
   assert_int_equal(lt_store_write(s, r, 4, 0, NULL, NULL, &res), 0);
-  assert_int_equal(res.duplicates, 1); /* "a" twice: the observer never sees the second */
-  assert_int_equal(o.events, 3);
-  assert_int_equal(o.with_ids, 3);
-  assert_false(r[0].u.ev.ids_set); /* the caller's records are left alone */
+  assert_int_equal(res.accepted, 4);
+  assert_int_equal(o.events, 4);
+  assert_int_equal(o.with_ids, 4);
+  lt_record_t q[3] = {ev("e", "u4", "v1", T0), ev("a", "u1", "v1", T0), ev("f", "u2", "v5", T0)};
+  assert_int_equal(lt_store_write(s, q, 3, 0, NULL, NULL, &res), 0);
+  assert_int_equal(res.duplicates, 1); /* "a" again: left out, the others copied */
+  assert_int_equal(o.events, 6);
+  assert_int_equal(o.with_ids, 6);
   lt_store_close(s, 0);
   lt_test_rmdir(dir);
   free(dir);
@@ -363,6 +369,121 @@ static void concurrent_writers_share_fsyncs_and_lose_nothing(void **st) {
   s = open_store(dir, 1);
   lt_state_totals(lt_store_state(s), &t);
   assert_int_equal(t.events, 800);
+  lt_store_close(s, 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+/* Writers racing with the same ids: each id is accepted exactly once,
+ * also when its first batch is still waiting for its fsync (the ids of
+ * batches in flight are checked, store.c invariant 3). */
+typedef struct {
+  lt_store_t *s;
+  int accepted, duplicates, errors;
+} same_arg_t;
+
+static void *same_ids_writer(void *p) {
+  same_arg_t *a = p;
+  char id[32];
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof id, "same-%d", i);
+    lt_record_t r = ev(id, "u", "v", T0 + i);
+    lt_write_result_t res;
+    if (lt_store_write(a->s, &r, 1, 0, NULL, NULL, &res)) a->errors++;
+    a->accepted += (int)res.accepted;
+    a->duplicates += (int)res.duplicates;
+  }
+  return NULL;
+}
+
+static void racing_writers_of_one_id_are_accepted_once(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  seen_t seen = {0};
+  lt_store_set_observer(s, on_observe, &seen);
+  pthread_t th[4];
+  same_arg_t args[4];
+  for (int t = 0; t < 4; t++) {
+    args[t] = (same_arg_t){s, 0, 0, 0};
+    pthread_create(&th[t], NULL, same_ids_writer, &args[t]);
+  }
+  int accepted = 0, dups = 0;
+  for (int t = 0; t < 4; t++) {
+    pthread_join(th[t], NULL);
+    assert_int_equal(args[t].errors, 0);
+    accepted += args[t].accepted;
+    dups += args[t].duplicates;
+  }
+  assert_int_equal(accepted, 300);
+  assert_int_equal(dups, 900);
+  assert_int_equal(seen.records, 300);
+  lt_state_totals_t t;
+  lt_state_totals(lt_store_state(s), &t);
+  assert_int_equal(t.events, 300);
+  lt_store_close(s, 0);
+  s = open_store(dir, 1);
+  lt_state_totals(lt_store_state(s), &t);
+  assert_int_equal(t.events, 300); /* the log holds each once */
+  lt_store_close(s, 0);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+static uint64_t scan_count(lt_store_t *s) {
+  seen_t seen = {0};
+  assert_int_equal(lt_store_scan(s, on_observe, NULL, &seen, NULL), 0);
+  return seen.records;
+}
+
+/* A batch whose fsync failed is neither applied nor observed nor scanned;
+ * lt_store_recover cuts its bytes from the log and writes resume; a
+ * reopen gives the same state. */
+static void refused_batch_is_never_visible_and_recover_resumes_writes(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  seen_t seen = {0};
+  lt_store_set_observer(s, on_observe, &seen);
+  fill(s, 0, 10);
+  lt_state_totals_t t;
+  assert_int_equal(lt_store_failed_since(s), 0);
+  assert_int_equal(lt_store_recover(s, NULL), 0); /* nothing to do */
+  uint64_t end = lt_log_end(lt_store_log(s));
+
+  lt_log_inject_fault(lt_store_log(s), LT_LOG_FAULT_FSYNC, 5 /* EIO */);
+  lt_record_t batch[3] = {ev("r1", "ghost", "v", T0), ev("r2", "ghost", "v", T0),
+                          ev(NULL, "ghost", "v", T0)};
+  lt_write_result_t res;
+  assert_int_equal(lt_store_write(s, batch, 3, 0, NULL, NULL, &res), LT_EIO);
+  assert_int_equal(res.accepted, 0);
+  assert_true(lt_store_failed_since(s) > 0);
+  assert_true(lt_log_end(lt_store_log(s)) > end); /* its bytes were queued, maybe written */
+  lt_state_totals(lt_store_state(s), &t);
+  assert_int_equal(t.events, 10);
+  assert_int_equal(seen.records, 10);
+  uint32_t uid;
+  assert_int_equal(lt_state_find(lt_store_state(s), LT_NS_USER, "ghost", 5, &uid), LT_ENOTFOUND);
+  assert_int_equal(lt_state_event_seen(lt_store_state(s), lt_str_of("r1")), 0);
+  assert_int_equal(scan_count(s), 10);
+  assert_int_equal(lt_store_write(s, batch, 3, 0, NULL, NULL, &res), LT_EREADONLY);
+
+  lt_log_recovery_t rep;
+  assert_int_equal(lt_store_recover(s, &rep), 0);
+  assert_non_null(strstr(rep.message, "cut back"));
+  assert_int_equal(lt_store_failed_since(s), 0);
+  assert_int_equal(lt_log_end(lt_store_log(s)), end);
+  assert_int_equal(lt_store_write(s, batch, 3, 0, NULL, NULL, &res), 0);
+  assert_int_equal(res.accepted, 3); /* new: the refused bytes were cut */
+  assert_int_equal(seen.records, 13);
+  assert_int_equal(scan_count(s), 13);
+  size_t n1, n2;
+  char *before = dump(s, &n1);
+  lt_store_close(s, 0);
+  s = open_store(dir, 1); /* replay the whole log */
+  char *after = dump(s, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(before, after, n1);
+  free(before);
+  free(after);
   lt_store_close(s, 0);
   lt_test_rmdir(dir);
   free(dir);
@@ -479,6 +600,8 @@ int main(void) {
       cmocka_unit_test(concurrent_writers_share_fsyncs_and_lose_nothing),
       cmocka_unit_test(observers_run_in_log_order_one_batch_at_a_time),
       cmocka_unit_test(observer_gets_events_with_their_dense_ids),
+      cmocka_unit_test(racing_writers_of_one_id_are_accepted_once),
+      cmocka_unit_test(refused_batch_is_never_visible_and_recover_resumes_writes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
