@@ -44,8 +44,8 @@ typedef struct observers {
   lt_feed_t *feed;
   lt_stats_t *stats;
   lt_ads_t *ads;
-  double ns[3];  /* process CPU in each observer during the current batch */
-  double wall;   /* wall time in the observer during the current batch */
+  double ns[3]; /* process CPU in each observer during the current batch */
+  double wall;  /* wall time in the observer during the current batch */
 } observers_t;
 
 static double ns_of(clockid_t c) {
@@ -87,7 +87,8 @@ static int cmp_d(const void *a, const void *b) {
 /* Median of v[from..n) (sorted in place) and its mean. */
 static void summary(double *v, size_t from, size_t n, double *med, double *mean) {
   double s = 0;
-  for (size_t i = from; i < n; i++) s += v[i];
+  for (size_t i = from; i < n; i++)
+    s += v[i];
   *mean = n > from ? s / (double)(n - from) : 0;
   qsort(v + from, n - from, sizeof *v, cmp_d);
   *med = n > from ? v[from + (n - from) / 2] : 0;
@@ -109,9 +110,8 @@ int main(int argc, char **argv) {
                     : !strcmp(a, "--seed")  ? &seed
                                             : NULL;
     if (!dst || !v || sscanf(v, "%u", dst) != 1 || !*dst) {
-      fprintf(stderr,
-              "usage: ingest_bench [--batches B] [--batch N] [--users U] [--items I] "
-              "[--seed S] [--no-cowatch]\n");
+      fprintf(stderr, "usage: ingest_bench [--batches B] [--batch N] [--users U] [--items I] "
+                      "[--seed S] [--no-cowatch]\n");
       return 2;
     }
     i++;
@@ -192,7 +192,8 @@ int main(int argc, char **argv) {
     s2[b] = obs_ns * k;
     sw[b] = obs.wall * k;
     if (b >= batches / 10)
-      for (int q = 0; q < 3; q++) tot[q] += obs.ns[q] * k;
+      for (int q = 0; q < 3; q++)
+        tot[q] += obs.ns[q] * k;
   }
   size_t from = batches / 10, cnt = batches - from;
   double m1, a1, m2, a2, mw, aw;

@@ -387,7 +387,7 @@ static int wait_and_apply(lt_store_t *s, uint64_t end, uint64_t ticket,
 }
 
 typedef struct batch {
-  lt_record_t *recs; /* accepted records, in log order (applying sets their ids) */
+  lt_record_t *recs;       /* accepted records, in log order (applying sets their ids) */
   const uint32_t *lens;    /* their encoded lengths */
   size_t m;
   uint64_t first;
