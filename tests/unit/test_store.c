@@ -48,6 +48,19 @@ static lt_store_t *open_store(const char *dir, int ignore_snapshots) {
   return s;
 }
 
+/* Checks s holds `events` events, closes it, and checks a replay of its log
+ * (snapshots ignored) holds the same number. */
+static void close_expecting_events(lt_store_t *s, const char *dir, uint64_t events) {
+  lt_state_totals_t t;
+  lt_state_totals(lt_store_state(s), &t);
+  assert_int_equal(t.events, events);
+  lt_store_close(s, 0);
+  s = open_store(dir, 1);
+  lt_state_totals(lt_store_state(s), &t);
+  assert_int_equal(t.events, events);
+  lt_store_close(s, 0);
+}
+
 static char *dump(lt_store_t *s, size_t *n) {
   char *p = NULL;
   FILE *f = open_memstream(&p, n);
@@ -362,14 +375,7 @@ static void concurrent_writers_share_fsyncs_and_lose_nothing(void **st) {
   /* every write was durable when acknowledged; with 4 writers some share */
   assert_true(fsyncs > 0);
   assert_true(fsyncs < 800);
-  lt_state_totals_t t;
-  lt_state_totals(lt_store_state(s), &t);
-  assert_int_equal(t.events, 800);
-  lt_store_close(s, 0);
-  s = open_store(dir, 1);
-  lt_state_totals(lt_store_state(s), &t);
-  assert_int_equal(t.events, 800);
-  lt_store_close(s, 0);
+  close_expecting_events(s, dir, 800);
   lt_test_rmdir(dir);
   free(dir);
 }
@@ -417,14 +423,7 @@ static void racing_writers_of_one_id_are_accepted_once(void **st) {
   assert_int_equal(accepted, 300);
   assert_int_equal(dups, 900);
   assert_int_equal(seen.records, 300);
-  lt_state_totals_t t;
-  lt_state_totals(lt_store_state(s), &t);
-  assert_int_equal(t.events, 300);
-  lt_store_close(s, 0);
-  s = open_store(dir, 1);
-  lt_state_totals(lt_store_state(s), &t);
-  assert_int_equal(t.events, 300); /* the log holds each once */
-  lt_store_close(s, 0);
+  close_expecting_events(s, dir, 300); /* the log holds each once */
   lt_test_rmdir(dir);
   free(dir);
 }
