@@ -34,7 +34,14 @@ Each round:
     e. every acknowledged item PUT is GET-able with its creator; every
        acknowledged DELETE answers 404 (one whose answer the kill swallowed
        may go either way; the restart settles it); every acknowledged
-       follow shows.
+       follow shows;
+    f. the ad ledgers: two campaigns (CPM and CPC, created before round 1)
+       are served in the reader's feeds, and the reader posts an
+       ad_impression (and now and then an ad_click) for every ad served,
+       with its request_id, so the server bills them. A second server on
+       the copy of step 4 (log only) must answer GET
+       /v1/campaigns/{id}/report and GET /v1/stats/revenue exactly as the
+       restarted one does.
  Any 5xx seen by the load (no faults are injected here) fails the run.
 
 Invariants checked: I1 acknowledged => durable (b, d, e); I2 no event
@@ -82,6 +89,7 @@ class Ledger:
         self.follows = {}  # user -> set of creators acknowledged followed
         self.server_errors = []
         self.requests = 0
+        self.ad_events = 0  # acknowledged ad events (also in acked)
 
 
 def make_event(rng, eid, now_s):
@@ -188,8 +196,54 @@ def catalog_thread(port, ledger, stop, rng, prefix):
         cl.close()
 
 
+CAMPAIGNS = (("crash-cpm", "adv0", {"type": "cpm", "amount_cents": 900}),
+             ("crash-cpc", "adv1", {"type": "cpc", "amount_cents": 40}))
+
+
+def setup_ads(port):
+    """Two campaigns with one creative each, no targeting (every feed may
+    carry them). Done once, before round 1."""
+    cl = ltload.Client(port, KEY, timeout=15)
+    try:
+        for cid, item, bid in CAMPAIGNS:
+            st, ans = cl.call("PUT", "/v1/items/" + item, json.dumps({"creator": "advertiser"}))
+            check(st == 200, "PUT /v1/items/" + item, st, ans)
+            spec = {"id": cid, "advertiser": "acme", "daily_budget_cents": 10 ** 9, "bid": bid,
+                    "creatives": [item]}
+            st, ans = cl.call("POST", "/v1/campaigns", json.dumps(spec))
+            check(st == 201, "POST /v1/campaigns " + cid, st, ans)
+    finally:
+        cl.close()
+
+
+def post_ad_events(cl, ledger, rng, user, feed, seq):
+    """An ad_impression (and one time in three an ad_click) for every ad of
+    a served feed, with the feed's request_id; returns the next seq."""
+    evs = []
+    for it in feed.get("items", []):
+        if not it.get("ad"):
+            continue
+        for t in ("ad_impression", "ad_click") if rng.randrange(3) == 0 else ("ad_impression",):
+            evs.append({"id": "%s-ad%d" % (feed["request_id"], seq), "user": user, "item": it["id"],
+                        "type": t, "request_id": feed["request_id"]})
+            seq += 1
+    if not evs:
+        return seq
+    st, ans = cl.call("POST", "/v1/events", json.dumps(evs))
+    with ledger.lock:
+        ledger.requests += 1
+        if st == 200 and ans["accepted"] == len(evs) and not ans["rejected"]:
+            for e in evs:
+                ledger.acked[e["id"]] = e
+            ledger.ad_events += len(evs)
+        elif st >= 500:
+            ledger.server_errors.append(("POST /v1/events (ads)", st, ans))
+    return seq
+
+
 def reader_thread(port, ledger, stop, rng, train):
     cl = ltload.Client(port, KEY, timeout=15)
+    seq = 0
     try:
         if train:
             try:
@@ -203,15 +257,18 @@ def reader_thread(port, ledger, stop, rng, train):
             elif r == 1:
                 path = "/v1/items/v%d" % rng.randrange(ITEMS)
             else:
-                path = "/v1/feed?user=u%d&n=10" % rng.randrange(USERS + 20)
+                user = "u%d" % rng.randrange(USERS + 20)
+                path = "/v1/feed?user=%s&n=10" % user
             try:
                 st, ans = cl.call("GET", path, auth=False)
+                with ledger.lock:
+                    ledger.requests += 1
+                    if st >= 500 or st not in (200, 404):
+                        ledger.server_errors.append(("GET " + path, st, ans))
+                if r >= 2 and st == 200:
+                    seq = post_ad_events(cl, ledger, rng, user, ans, seq)
             except Exception:
                 return
-            with ledger.lock:
-                ledger.requests += 1
-                if st >= 500 or st not in (200, 404):
-                    ledger.server_errors.append(("GET " + path, st, ans))
     finally:
         cl.close()
 
@@ -222,6 +279,37 @@ def check(cond, what, *detail):
 
 
 STAT_KEYS = ("users", "items", "creators", "events", "first_day", "last_day")
+
+
+def ads_books(port):
+    """What the ad ledgers answer: each campaign's report of the last 7
+    local days and the revenue lines (JSON, as served)."""
+    out = {}
+    for cid, _, _ in CAMPAIGNS:
+        st, rep = ltload.request(port, "GET", "/v1/campaigns/%s/report" % cid, key=KEY)
+        check(st == 200, "GET /v1/campaigns/%s/report" % cid, st, rep)
+        out[cid] = rep
+    st, rev = ltload.request(port, "GET", "/v1/stats/revenue", key=KEY)
+    check(st == 200, "GET /v1/stats/revenue", st, rev)
+    out["revenue"] = rev
+    return out
+
+
+def verify_ads(binary, work, srv, round_no):
+    """f: the restarted server's ad ledgers == a server on the log alone."""
+    mine = ads_books(srv.port)
+    rsrv = ltload.Server(binary, os.path.join(work, "replay"), KEY, ["--no-train"],
+                         log_path=os.path.join(work, "replay.log"))
+    try:
+        rsrv.start()
+        theirs = ads_books(rsrv.port)
+    finally:
+        rsrv.kill()
+    for k in mine:
+        check(mine[k] == theirs[k], "round %d: %s after restart != a replay of the log"
+              % (round_no, k), json.dumps(mine[k])[:300], json.dumps(theirs[k])[:300])
+    total = mine["revenue"].get("total", {})
+    return total.get("online_marketing_cents", 0)
 
 
 def verify(binary, data, srv, ledger, replay_stats, round_no):
@@ -325,6 +413,7 @@ def main():
     t_start = time.monotonic()
     try:
         srv.start()
+        setup_ads(srv.port)
         for rnd in range(1, a.rounds + 1):
             stop = threading.Event()
             prefix = "s%x-r%d" % (seed, rnd)
@@ -360,14 +449,16 @@ def main():
             ready = srv.start()
             check(ready <= a.max_restart_s, "round %d: serving again took %.2f s" % (rnd, ready))
             nev, frames = verify(a.bin, data, srv, ledger, replay_stats, rnd)
+            ad_cents = verify_ads(a.bin, work, srv, rnd)
             figures["restart_s"].append(ready)
             figures["rounds"].append({"load_s": round(load_s, 2), "acked": len(ledger.acked),
                                       "log_events": nev, "log_records": frames,
                                       "restart_s": round(ready, 3)})
-            print("round %2d: load %.2f s, %6d acknowledged events (%d unknown), %4d items, "
-                  "log %7d events / %7d records, serving again in %.3f s: ok"
-                  % (rnd, load_s, len(ledger.acked), ledger.unknown_events, len(ledger.items),
-                     nev, frames, ready), flush=True)
+            print("round %2d: load %.2f s, %6d acknowledged events (%d unknown, %d ad events), "
+                  "%4d items, log %7d events / %7d records, ad spend %d cents = replay, "
+                  "serving again in %.3f s: ok"
+                  % (rnd, load_s, len(ledger.acked), ledger.unknown_events, ledger.ad_events,
+                     len(ledger.items), nev, frames, ad_cents, ready), flush=True)
         srv.stop()
         ok = True
     except (Failure, ltload.ServerError) as e:
