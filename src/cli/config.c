@@ -44,7 +44,7 @@ void lt_config_default(lt_config_t *c) {
   c->history_cap = 2000;
   c->idempotency_window_days = 7;
   c->trend_half_life_h = 6;
-  c->threads = 4;
+  c->threads = 2;
   c->recover_backoff_ms = 1000;
   c->snapshot_every_s = 600;
   c->train_every_s = 3600;

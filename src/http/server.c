@@ -380,7 +380,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 void lt_server_opts_default(lt_server_opts_t *o) {
   memset(o, 0, sizeof *o);
   o->host = "127.0.0.1";
-  o->threads = 4;
+  o->threads = 2;
   o->max_body = 8u << 20;
   o->max_batch = 10000;
   o->max_id = 128;
@@ -396,7 +396,7 @@ int lt_server_start(lt_store_t *store, lt_feed_t *feed, const lt_server_opts_t *
   else lt_server_opts_default(&o);
   if (!o.api_key || !*o.api_key) return LT_EINVAL;
   if (!o.host) o.host = "127.0.0.1";
-  if (!o.threads) o.threads = 4;
+  if (!o.threads) o.threads = 2;
   if (!o.max_body) o.max_body = 8u << 20;
   if (!o.max_batch) o.max_batch = 10000;
   if (!o.max_id) o.max_id = 128;

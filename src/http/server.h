@@ -28,9 +28,7 @@ typedef struct lt_server lt_server_t;
 typedef struct lt_server_opts {
   const char *host;          /* default "127.0.0.1" */
   uint16_t port;             /* 0 = a random free port (see lt_server_port) */
-  uint32_t threads;          /* worker threads; default 4: a thread whose write waits for the
-                                disk holds up its other connections, so more threads than
-                                cores keep reads flowing through a slow fsync */
+  uint32_t threads;          /* worker threads; default 2 */
   const char *api_key;       /* required for write/admin routes (non-empty) */
   const char *read_key;      /* NULL/"" = read routes are open */
   size_t max_body;           /* default 8 MiB */
