@@ -746,6 +746,32 @@ static int list_versions(const char *dir, uint64_t **out, size_t *n) {
   return LT_OK;
 }
 
+/* The images users.bin, cowatch.bin and retrieve.bin: an 8-byte magic,
+ * FMT_VERSION, their fields, then the XXH3 of all before it. Starts one in
+ * b. */
+static void image_begin(lt_buf_t *b, const char *magic) {
+  lt_buf_init(b);
+  lt_buf_put(b, magic, 8);
+  lt_buf_u32le(b, FMT_VERSION);
+}
+
+/* Ends the image in b with its checksum, writes it to dir/name and frees b. */
+static int image_write(lt_buf_t *b, const char *dir, const char *name) {
+  char p[4200];
+  if (!b->err) lt_buf_u64le(b, lt_hash64(b->p, b->len));
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  int rc = b->err ? b->err : write_file(p, b->p, b->len);
+  lt_buf_free(b);
+  return rc;
+}
+
+/* Checks an image's magic, checksum and version (at least min_len bytes). */
+static int image_check(const unsigned char *p, size_t n, const char *magic, size_t min_len) {
+  if (n < min_len || memcmp(p, magic, 8) || lt_hash64(p, n - 8) != lt_load_u64le(p + n - 8))
+    return LT_ECORRUPT;
+  return lt_load_u32le(p + 8) == FMT_VERSION ? LT_OK : LT_EVERSION;
+}
+
 int lt_models_save(const lt_models_t *m, const char *dir, uint32_t keep) {
   if (!m || !dir || !m->version || strlen(dir) > 3800) return LT_EINVAL;
   char final[4096], tmp[4100], p[4200];
@@ -766,25 +792,17 @@ int lt_models_save(const lt_models_t *m, const char *dir, uint32_t keep) {
   if (m->user_events) {
     flags |= F_USERS;
     lt_buf_t b;
-    lt_buf_init(&b);
-    lt_buf_put(&b, USERS_MAGIC, 8);
-    lt_buf_u32le(&b, FMT_VERSION);
+    image_begin(&b, USERS_MAGIC);
     lt_buf_u32le(&b, m->nusers);
     for (uint32_t u = 0; u < m->nusers; u++)
       lt_buf_u32le(&b, m->user_events[u]);
-    if (!b.err) lt_buf_u64le(&b, lt_hash64(b.p, b.len));
-    snprintf(p, sizeof p, "%s/users.bin", tmp);
-    rc = b.err ? b.err : write_file(p, b.p, b.len);
-    lt_buf_free(&b);
-    if (rc) goto fail;
+    if ((rc = image_write(&b, tmp, "users.bin"))) goto fail;
   }
   if (m->cf_items) {
     flags |= F_COWATCH;
     lt_buf_t b;
-    lt_buf_init(&b);
     uint32_t total = m->cf_off[m->cf_items];
-    lt_buf_put(&b, COWATCH_MAGIC, 8);
-    lt_buf_u32le(&b, FMT_VERSION);
+    image_begin(&b, COWATCH_MAGIC);
     lt_buf_u32le(&b, m->cf_items);
     lt_buf_u64le(&b, total);
     for (uint32_t i = 0; i <= m->cf_items; i++)
@@ -793,29 +811,19 @@ int lt_models_save(const lt_models_t *m, const char *dir, uint32_t keep) {
       lt_buf_u32le(&b, m->cf_nb[j].item);
       lt_buf_f32(&b, m->cf_nb[j].sim);
     }
-    if (!b.err) lt_buf_u64le(&b, lt_hash64(b.p, b.len));
-    snprintf(p, sizeof p, "%s/cowatch.bin", tmp);
-    rc = b.err ? b.err : write_file(p, b.p, b.len);
-    lt_buf_free(&b);
-    if (rc) goto fail;
+    if ((rc = image_write(&b, tmp, "cowatch.bin"))) goto fail;
   }
   if (m->user_ann_n) {
     flags |= F_RETRIEVE;
     lt_buf_t b;
-    lt_buf_init(&b);
     size_t total = (size_t)m->nusers * m->user_ann_n;
-    lt_buf_put(&b, RETRIEVE_MAGIC, 8);
-    lt_buf_u32le(&b, FMT_VERSION);
+    image_begin(&b, RETRIEVE_MAGIC);
     lt_buf_u32le(&b, m->nusers);
     lt_buf_u32le(&b, m->user_ann_n);
     lt_buf_u32le(&b, 0);
     for (size_t j = 0; j < total; j++)
       lt_buf_u32le(&b, m->user_ann[j]);
-    if (!b.err) lt_buf_u64le(&b, lt_hash64(b.p, b.len));
-    snprintf(p, sizeof p, "%s/retrieve.bin", tmp);
-    rc = b.err ? b.err : write_file(p, b.p, b.len);
-    lt_buf_free(&b);
-    if (rc) goto fail;
+    if ((rc = image_write(&b, tmp, "retrieve.bin"))) goto fail;
   }
   unsigned char man[MANIFEST_SIZE] = {0};
   memcpy(man, MANIFEST_MAGIC, 8);
@@ -853,9 +861,8 @@ fail:
 
 /* Checks and copies a cowatch.bin image into m (invariant 2b). */
 static int cowatch_parse(lt_models_t *m, const unsigned char *p, size_t n) {
-  if (n < 32 || memcmp(p, COWATCH_MAGIC, 8) || lt_hash64(p, n - 8) != lt_load_u64le(p + n - 8))
-    return LT_ECORRUPT;
-  if (lt_load_u32le(p + 8) != FMT_VERSION) return LT_EVERSION;
+  int rc = image_check(p, n, COWATCH_MAGIC, 32);
+  if (rc) return rc;
   uint32_t items = lt_load_u32le(p + 12);
   uint64_t total = lt_load_u64le(p + 16);
   if (total > UINT32_MAX || n != 24 + ((uint64_t)items + 1) * 4 + total * 8 + 8) return LT_ECORRUPT;
@@ -882,9 +889,8 @@ static int cowatch_parse(lt_models_t *m, const unsigned char *p, size_t n) {
 
 /* Checks and copies a retrieve.bin image into m (invariant 2c). */
 static int retrieve_parse(lt_models_t *m, const unsigned char *p, size_t n) {
-  if (n < 32 || memcmp(p, RETRIEVE_MAGIC, 8) || lt_hash64(p, n - 8) != lt_load_u64le(p + n - 8))
-    return LT_ECORRUPT;
-  if (lt_load_u32le(p + 8) != FMT_VERSION) return LT_EVERSION;
+  int rc = image_check(p, n, RETRIEVE_MAGIC, 32);
+  if (rc) return rc;
   uint32_t users = lt_load_u32le(p + 12), per = lt_load_u32le(p + 16);
   if (users != m->nusers || !per || per > RETRIEVE_MAX || !m->ann ||
       n != 24 + (uint64_t)users * per * 4 + 8)
