@@ -762,13 +762,25 @@ static void src_trending(req_t *q) {
 
 /* ---- scoring ----------------------------------------------------------------- */
 
-/* The mean and 1 / standard deviation of n values from the sum and the sum
- * of squares of their differences from one of them, shift (so constant
- * values give exactly 0, and no cancellation): inv 0 when constant. */
-static void moments(double sum, double sq, uint32_t n, float shift, float *mean, float *inv) {
-  double m = sum / n, var = sq / n - m * m;
+/* Running moments of values taken as differences from one of them, shift
+ * (so constant values give exactly 0, and no cancellation). */
+typedef struct moments {
+  double sum, sq;
+  float shift;
+} moments_t;
+
+static void moments_add(moments_t *m, float v) {
+  double d = v - m->shift;
+  m->sum += d;
+  m->sq += d * d;
+}
+
+/* The mean and 1 / standard deviation of the n values added (inv 0 when
+ * they are constant). */
+static void moments_get(const moments_t *mo, uint32_t n, float *mean, float *inv) {
+  double m = mo->sum / n, var = mo->sq / n - m * m;
   double sd = var > 0 ? sqrt(var) : 0;
-  *mean = (float)(shift + m);
+  *mean = (float)(mo->shift + m);
   *inv = sd > 1e-9 ? (float)(1.0 / sd) : 0.0f;
 }
 
@@ -776,14 +788,11 @@ static void moments(double sum, double sq, uint32_t n, float shift, float *mean,
  * the values are constant). */
 static void standardise(float *v, uint32_t n) {
   if (!n) return;
-  double sum = 0, sq = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    double d = v[i] - v[0];
-    sum += d;
-    sq += d * d;
-  }
+  moments_t mo = {0, 0, v[0]};
+  for (uint32_t i = 0; i < n; i++)
+    moments_add(&mo, v[i]);
   float mean, inv;
-  moments(sum, sq, n, v[0], &mean, &inv);
+  moments_get(&mo, n, &mean, &inv);
   for (uint32_t i = 0; i < n; i++)
     v[i] = (v[i] - mean) * inv;
 }
@@ -822,20 +831,15 @@ static void score(req_t *q) {
   }
   /* the three signals standardised over the candidates (one pass for
    * their moments, one for the blend) */
-  double sum[3] = {0, 0, 0}, sq[3] = {0, 0, 0};
-  const float k0[3] = {c[0].ials, c[0].cf, c[0].pop};
+  moments_t mo[3] = {{0, 0, c[0].ials}, {0, 0, c[0].cf}, {0, 0, c[0].pop}};
   for (uint32_t i = 0; i < n; i++) {
-    double d0 = c[i].ials - k0[0], d1 = c[i].cf - k0[1], d2 = c[i].pop - k0[2];
-    sum[0] += d0;
-    sq[0] += d0 * d0;
-    sum[1] += d1;
-    sq[1] += d1 * d1;
-    sum[2] += d2;
-    sq[2] += d2 * d2;
+    moments_add(&mo[0], c[i].ials);
+    moments_add(&mo[1], c[i].cf);
+    moments_add(&mo[2], c[i].pop);
   }
   float mean[3], inv[3];
   for (int j = 0; j < 3; j++)
-    moments(sum[j], sq[j], n, k0[j], &mean[j], &inv[j]);
+    moments_get(&mo[j], n, &mean[j], &inv[j]);
   const float wi = o->w_ials * inv[0], wc = o->w_cowatch * inv[1], wp = o->w_pop * inv[2];
   for (uint32_t i = 0; i < n; i++) {
     float s = wi * (c[i].ials - mean[0]) + wc * (c[i].cf - mean[1]) + wp * (c[i].pop - mean[2]);
