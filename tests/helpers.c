@@ -3,14 +3,14 @@
  */
 #include "helpers.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 char *lt_test_tmpdir(const char *tag) {
   const char *base = getenv("TMPDIR");
@@ -45,7 +45,7 @@ const char *lt_test_shared(void) {
   return s && *s ? s : "../shared";
 }
 
-static int connect_local(unsigned port) {
+int lt_test_connect(unsigned port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   struct sockaddr_in a;
@@ -60,7 +60,7 @@ static int connect_local(unsigned port) {
   return fd;
 }
 
-static int send_all(int fd, const void *p, size_t n) {
+int lt_test_send_all(int fd, const void *p, size_t n) {
   const char *c = p;
   while (n) {
     ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
@@ -100,7 +100,7 @@ static int parse_status(const char *resp) {
 int lt_test_http(unsigned port, const char *method, const char *path, const char *extra_headers,
                  const void *req_body, size_t req_len, char **body) {
   if (body) *body = NULL;
-  int fd = connect_local(port);
+  int fd = lt_test_connect(port);
   if (fd < 0) return -1;
   char head[4096];
   int hn = snprintf(head, sizeof head,
@@ -109,7 +109,8 @@ int lt_test_http(unsigned port, const char *method, const char *path, const char
                     method, path, extra_headers ? extra_headers : "", req_len);
   /* a server may answer before the whole body is sent (a 413 for a body
    * over its limit) and close: read what it answered, as curl does */
-  if (send_all(fd, head, (size_t)hn) || (req_len && send_all(fd, req_body, req_len)))
+  if (lt_test_send_all(fd, head, (size_t)hn) ||
+      (req_len && lt_test_send_all(fd, req_body, req_len)))
     shutdown(fd, SHUT_WR);
   size_t n;
   char *resp = read_all(fd, &n, 10000);
@@ -122,9 +123,9 @@ int lt_test_http(unsigned port, const char *method, const char *path, const char
 }
 
 int lt_test_raw(unsigned port, const void *bytes, size_t n, int timeout_ms) {
-  int fd = connect_local(port);
+  int fd = lt_test_connect(port);
   if (fd < 0) return -1;
-  send_all(fd, bytes, n);
+  lt_test_send_all(fd, bytes, n);
   shutdown(fd, SHUT_WR);
   size_t rn;
   char *resp = read_all(fd, &rn, timeout_ms);

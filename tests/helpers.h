@@ -20,6 +20,10 @@ const char *lt_test_bin(void);
 /* Path of the shared data folder ($LT_SHARED, set by ctest), e.g. for ml-100k. */
 const char *lt_test_shared(void);
 
+/* A TCP connection to 127.0.0.1:port: the socket, or -1. */
+int lt_test_connect(unsigned port);
+/* Sends all of p[0..n); 0, or -1 once the peer has closed the connection. */
+int lt_test_send_all(int fd, const void *p, size_t n);
 /* One HTTP/1.1 request to 127.0.0.1:port over a new connection (closed
  * after). extra_headers: "Name: value\r\n" lines or NULL. Returns the
  * status code (or -1), and the body in *body (malloc'd, NUL-terminated;

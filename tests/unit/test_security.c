@@ -447,27 +447,9 @@ static void request_batch_and_id_limits_hold(void **state) {
 /* ---- 5b: an over-limit body is refused before it is sent ----------- */
 
 static int connect_port(unsigned port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = lt_test_connect(port);
   assert_true(fd >= 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   return fd;
-}
-
-/* Sends all of p; 0, or -1 once the server has closed the connection. */
-static int send_some(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n) {
-    ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-    if (w <= 0) return -1;
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
 }
 
 /* Reads one answer (head + Content-Length body) or until close/timeout;
@@ -503,9 +485,9 @@ static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
                     "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
                     "Content-Type: application/json\r\nContent-Length: %llu\r\n\r\n",
                     1ULL << 30);
-  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  assert_int_equal(lt_test_send_all(fd, head, (size_t)hn), 0);
   for (int i = 0; i < 8; i++)
-    if (send_some(fd, kb, sizeof kb)) break; /* the server may close first */
+    if (lt_test_send_all(fd, kb, sizeof kb)) break; /* the server may close first */
   /* another client is served meanwhile (the hostile connection is open) */
   assert_int_equal(http(e->port, "GET", "/healthz", NULL, NULL, &out), 200);
   free(out);
@@ -524,7 +506,7 @@ static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
   hn = snprintf(head, sizeof head,
                 "PUT /v1/items/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
                 "Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n");
-  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  assert_int_equal(lt_test_send_all(fd, head, (size_t)hn), 0);
   ans = read_answer(fd, 10000, &closed);
   close(fd);
   assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
@@ -537,7 +519,7 @@ static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
   hn = snprintf(head, sizeof head,
                 "DELETE /v1/items/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
                 "Content-Length: 999999999\r\n\r\nxxxxGET /healthz HTTP/1.1\r\n\r\n");
-  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  assert_int_equal(lt_test_send_all(fd, head, (size_t)hn), 0);
   ans = read_answer(fd, 10000, &closed);
   close(fd);
   assert_int_equal(strncmp(ans, "HTTP/1.1 413", 12), 0);
@@ -551,14 +533,14 @@ static void a_declared_huge_body_gets_413_before_it_is_sent(void **state) {
   hn = snprintf(head, sizeof head,
                 "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
                 "Transfer-Encoding: chunked\r\n\r\n");
-  assert_int_equal(send_some(fd, head, (size_t)hn), 0);
+  assert_int_equal(lt_test_send_all(fd, head, (size_t)hn), 0);
   char chunk[sizeof kb + 16];
   int cn = snprintf(chunk, sizeof chunk, "%zx\r\n", sizeof kb);
   memcpy(chunk + cn, kb, sizeof kb);
   memcpy(chunk + cn + sizeof kb, "\r\n", 2);
   size_t sent = 0, cap = (size_t)64 << 20;
   while (sent < cap) {
-    if (send_some(fd, chunk, (size_t)cn + sizeof kb + 2)) break; /* closed by the server */
+    if (lt_test_send_all(fd, chunk, (size_t)cn + sizeof kb + 2)) break; /* closed by the server */
     sent += sizeof kb;
     struct pollfd p = {fd, POLLIN, 0};
     if (poll(&p, 1, sent >= 4096 ? 20 : 0) > 0) break; /* the answer is there */
