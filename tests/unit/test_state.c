@@ -356,8 +356,9 @@ static void *reader(void *p) {
     if (!lt_state_find(x->st, LT_NS_CREATOR, "c1", 2, &cr)) lt_state_creator_info(x->st, cr, &ci);
     /* counters only grow; popularity is a finite non-negative number (no
      * cmocka assert here: this is not the test's thread) */
+    uint8_t deleted = m->deleted; /* one read: the writer flips it meanwhile */
     if (imp < last_imp || copy.impressions < imp || t.events < last_events || !(pop >= 0) ||
-        pop > 1e9 || (m->deleted != 0 && m->deleted != 1) || m->published_at_ms < 0)
+        pop > 1e9 || (deleted != 0 && deleted != 1) || m->published_at_ms < 0)
       atomic_fetch_add(&x->bad, 1);
     last_imp = imp;
     last_events = t.events;
