@@ -459,7 +459,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   lt__req_t *r = *con_cls;
   if (!r) return;
-  leave_pool(r); /* a client gone before its write was answered */
+  /* a resumed write whose client went before its answer; a queued one
+   * never comes here: MHD completes no suspended connection (it watches
+   * none, and lt_server_stop empties the pool before MHD_stop_daemon) */
+  leave_pool(r);
   lt_buf_free(&r->body);
   lt_buf_free(&r->out);
   free(r);
