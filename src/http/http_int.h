@@ -58,7 +58,19 @@ struct lt_server {
   uint32_t q_len; /* writes queued, not yet taken by a writer (atomic for reads) */
   int q_stop;     /* set when stopping: writes run on their HTTP thread */
   uint32_t offthread; /* connections suspended or resumed, not yet answered (atomic) */
+  /* open connections (server.c, "Stopping") */
+  pthread_mutex_t conn_lock;
+  struct lt__conn *conns;
 };
+
+/* An open connection: its socket, and whether a request of ours is under
+ * way on it (from its first call to its completion; atomic). */
+typedef struct lt__conn {
+  struct lt__conn *prev, *next; /* under conn_lock */
+  int fd;
+  int busy;
+  int shut; /* lt_server_stop shut it down (under conn_lock) */
+} lt__conn_t;
 
 /* Where a request is (server.c): on its HTTP thread, queued on the write
  * pool (connection suspended), or done there (resumed, to be answered). */
@@ -81,6 +93,7 @@ struct lt__req {
   const char *challenge; /* WWW-Authenticate of a 401; NULL = "Bearer" */
   int answered;
   int phase;           /* LT__ON_HTTP_THREAD ... (atomic: the writer sets LT__DONE) */
+  lt__conn_t *c;       /* its connection (NULL when untracked: out of memory) */
   lt__req_t *next;     /* in the write queue */
 };
 
