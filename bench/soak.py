@@ -29,8 +29,20 @@ RSS criterion measures leaks, not data. Events carry no id unless
 each), so with ids the RSS grows with the events by design.
 The mix: 65% GET /v1/feed, 20% POST /v1/events (10 events),
 8% GET /v1/items/ID, 4% PUT /v1/items/ID, 2% GET /v1/users/ID, 1% /v1/stats.
-Pass/fail (exit 0/1): zero 5xx; every minute's p99 <= 2 x minute 1's;
-RSS at the end <= 1.10 x RSS at the end of the warm-up (--warmup-s).
+Connections (--connections): `split` (the default) sends reads and writes
+on separate connections, as a platform's feed clients and its event
+collectors do: 3 of each worker's 4 threads read (76% of the rate), 1 in
+4 writes (24%), each kind keeping its own share of the mix. `mixed` sends
+both on every connection, as session 3's runs did: a keep-alive
+connection is sequential, so a write waiting for a slow fsync (the disk
+here sometimes takes 0.3-0.5 s) delays every read scheduled after it on
+that connection, whatever the server does. The capacity probe is closed
+loop on mixed connections in both cases, so "half of capacity" is the
+same load either way. The report gives p99 for all requests, for reads
+and for writes.
+Pass/fail (exit 0/1): zero 5xx; every minute's p99 (all requests) <= 2 x
+minute 1's; RSS at the end <= 1.10 x RSS at the end of the warm-up
+(--warmup-s).
 
 Python clients share the 2 cores with the server: the capacity measured is
 that of this client and server together, which is what "half of measured
@@ -57,8 +69,19 @@ import ltload  # noqa: E402
 KEY = "soak-key-3d5e7f9a1b"
 
 
-def pick(rng, nitems, nusers):
+READ_SHARE = 0.76  # feed 65 + items 8 + users 2 + stats 1 (per cent of the mix)
+
+
+def pick(rng, nitems, nusers, kind=None):
+    """One request of the mix; kind "read" or "write" draws from that part
+    of the mix only, in its own proportions."""
     r = rng.random()
+    if kind == "read":  # map onto the read part: [0, .65) feed, [.85, .93) items, [.97, 1) users/stats
+        r = r * READ_SHARE
+        r = r if r < 0.65 else (r + 0.20 if r < 0.73 else r + 0.24)
+    elif kind == "write":  # [.65, .85) events, [.93, .97) PUT item
+        r = r * (1 - READ_SHARE)
+        r = 0.65 + r if r < 0.20 else 0.93 + (r - 0.20)
     if r < 0.65:
         return "GET", "/v1/feed?user=u%d&n=10" % rng.randrange(nusers), None
     if r < 0.85:
@@ -75,9 +98,10 @@ def pick(rng, nitems, nusers):
     return "GET", "/v1/stats", None
 
 
-def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, event_ids):
+def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, event_ids, split):
     """One process: `threads` threads; sends per-second results to out_q as
-    (second, [latencies], n5xx, nerr)."""
+    (second, [latencies], n5xx, nerr, [read latencies], [write latencies]).
+    split: thread t writes when t % 4 == 3, else reads (threads a multiple of 4)."""
     start = time.monotonic() + 0.2
     lock = threading.Lock()
     buckets = {}
@@ -85,7 +109,13 @@ def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, 
     def run(tid):
         rng = random.Random(wid * 1000 + tid)
         cl = ltload.Client(port, KEY, timeout=30)
+        kind = None
         per_thread = rate / threads if open_loop else 0
+        if split:
+            kind = "write" if tid % 4 == 3 else "read"
+            share = (1 - READ_SHARE) / (threads // 4) if kind == "write" else \
+                READ_SHARE / (threads - threads // 4)
+            per_thread = rate * share if open_loop else 0
         i, seq = 0, 0
         while True:
             sched = start + (i / per_thread if open_loop else 0)
@@ -95,7 +125,7 @@ def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, 
             t0 = sched if open_loop else time.monotonic()
             if t0 - start >= seconds:
                 break
-            method, path, body = pick(rng, nitems, nusers)
+            method, path, body = pick(rng, nitems, nusers, kind)
             ctype = "application/json"
             if method == "EV":
                 evs = [{"user": "u%d" % rng.randrange(nusers), "item": "v%d" % rng.randrange(nitems),
@@ -112,8 +142,9 @@ def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, 
             lat = time.monotonic() - t0
             sec = int(t0 - start)
             with lock:
-                b = buckets.setdefault(sec, [[], 0, 0])
+                b = buckets.setdefault(sec, [[], 0, 0, [], []])
                 b[0].append(lat)
+                b[3 if method in ("GET", "HEAD") else 4].append(lat)
                 if st >= 500:
                     b[1] += 1
                 elif st not in (200, 404):
@@ -140,10 +171,10 @@ def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, 
     out_q.put(None)
 
 
-def run_load(port, procs, threads, rate, seconds, nitems, nusers, open_loop, event_ids):
+def run_load(port, procs, threads, rate, seconds, nitems, nusers, open_loop, event_ids, split):
     q = mp.Queue()
     ps = [mp.Process(target=worker, args=(w, port, threads, rate / procs, seconds, nitems, nusers, q,
-                                          open_loop, event_ids)) for w in range(procs)]
+                                          open_loop, event_ids, split)) for w in range(procs)]
     for p in ps:
         p.start()
     per_sec = {}
@@ -157,11 +188,13 @@ def run_load(port, procs, threads, rate, seconds, nitems, nusers, open_loop, eve
         if m is None:
             finished += 1
             continue
-        s, lats, n5, ne = m
-        b = per_sec.setdefault(s, [[], 0, 0])
+        s, lats, n5, ne, rl, wl = m
+        b = per_sec.setdefault(s, [[], 0, 0, [], []])
         b[0].extend(lats)
         b[1] += n5
         b[2] += ne
+        b[3].extend(rl)
+        b[4].extend(wl)
     for p in ps:
         p.join(timeout=30)
         if p.is_alive():
@@ -194,9 +227,15 @@ def main():
     ap.add_argument("--event-ids", action="store_true",
                     help="give every event an id: the idempotency index then grows by design "
                          "(about 16-32 bytes per id), which the RSS criterion counts")
+    ap.add_argument("--connections", choices=("split", "mixed"), default="split",
+                    help="split: reads and writes on separate connections (feed clients and "
+                         "event collectors); mixed: both on every connection")
     ap.add_argument("--data", help="serve this data dir (default: a fresh temp dir)")
     ap.add_argument("--report", default=None)
     a = ap.parse_args()
+    split = a.connections == "split"
+    if split and a.threads % 4:
+        ap.error("--connections split needs --threads a multiple of 4")
     if not a.seed_events:
         a.seed_events = a.users * 2000
     work = tempfile.mkdtemp(prefix="lt-soak-")
@@ -230,12 +269,13 @@ def main():
         rate = a.rate
         if not rate:
             per = run_load(srv.port, a.procs, a.threads, 0, a.probe_s, a.items, a.users, False,
-                           a.event_ids)
+                           a.event_ids, False)
             secs = [s for s in per if 1 <= s < a.probe_s - 1]
             cap = sum(len(per[s][0]) for s in secs) / max(1, len(secs))
             rate = cap * a.fraction
-            print("soak: capacity %.0f req/s (closed loop, %d x %d connections); running at %.0f req/s"
-                  % (cap, a.procs, a.threads, rate), flush=True)
+            print("soak: capacity %.0f req/s (closed loop, %d x %d mixed connections); running at "
+                  "%.0f req/s on %s connections" % (cap, a.procs, a.threads, rate, a.connections),
+                  flush=True)
         else:
             cap = None
         seconds = a.minutes * 60
@@ -252,21 +292,24 @@ def main():
         th = threading.Thread(target=sampler)
         th.start()
         per = run_load(srv.port, a.procs, a.threads, rate, seconds, a.items, a.users, True,
-                       a.event_ids)
+                       a.event_ids, split)
         stop.set()
         th.join()
         cpu1 = os.times()
         minutes = []
         for m in range(int((seconds + 59) // 60)):
-            lats, n5, ne = [], 0, 0
+            lats, n5, ne, rl, wl = [], 0, 0, [], []
             for s in range(m * 60, min((m + 1) * 60, int(seconds))):
                 if s in per:
                     lats.extend(per[s][0])
                     n5 += per[s][1]
                     ne += per[s][2]
+                    rl.extend(per[s][3])
+                    wl.extend(per[s][4])
             in_min = [r for t, r in rss_series if m * 60 <= t < (m + 1) * 60 and r]
             minutes.append({"minute": m + 1, "requests": len(lats), "rate": len(lats) / 60.0,
                             "p50_ms": pct(lats, 0.5) * 1e3, "p99_ms": pct(lats, 0.99) * 1e3,
+                            "p99_read_ms": pct(rl, 0.99) * 1e3, "p99_write_ms": pct(wl, 0.99) * 1e3,
                             "max_ms": max(lats) * 1e3 if lats else 0, "5xx": n5, "errors": ne,
                             "rss_mib": (in_min[-1] / 1024.0) if in_min else 0})
         warm = [r for t, r in rss_series if t <= a.warmup_s and r]
@@ -284,17 +327,18 @@ def main():
         ok = all(c[1] for c in checks)
         client_cpu = (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system)
         lines = ["# laotie soak, %s" % time.strftime("%Y-%m-%d %H:%M"), "",
-                 "%.0f minutes at %.0f req/s%s; %d worker processes x %d connections; "
+                 "%.0f minutes at %.0f req/s%s; %d worker processes x %d connections (%s); "
                  "client CPU %.0f s over %.0f s." % (
                      a.minutes, rate, (" (%.0f%% of a measured capacity of %.0f req/s)"
                                        % (a.fraction * 100, cap)) if cap else "",
-                     a.procs, a.threads, client_cpu, seconds), "",
-                 "| minute | req/s | p50 ms | p99 ms | max ms | 5xx | other errors | RSS MiB |",
-                 "|---|---|---|---|---|---|---|---|"]
+                     a.procs, a.threads, a.connections, client_cpu, seconds), "",
+                 "| minute | req/s | p50 ms | p99 ms | p99 reads ms | p99 writes ms | max ms | 5xx "
+                 "| other errors | RSS MiB |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
         for m in minutes:
-            lines.append("| %d | %.0f | %.2f | %.2f | %.1f | %d | %d | %.1f |" % (
-                m["minute"], m["rate"], m["p50_ms"], m["p99_ms"], m["max_ms"], m["5xx"], m["errors"],
-                m["rss_mib"]))
+            lines.append("| %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %d | %.1f |" % (
+                m["minute"], m["rate"], m["p50_ms"], m["p99_ms"], m["p99_read_ms"],
+                m["p99_write_ms"], m["max_ms"], m["5xx"], m["errors"], m["rss_mib"]))
         lines += ["", "| check | result | figures |", "|---|---|---|"]
         lines += ["| %s | %s | %s |" % (n, "pass" if r else "FAIL", f) for n, r, f in checks]
         text = "\n".join(lines) + "\n"

@@ -309,6 +309,7 @@ int lt_cmd_serve(int argc, char **argv) {
   so.host = host;
   so.port = (uint16_t)port;
   so.threads = cfg.threads;
+  so.write_threads = cfg.write_threads;
   so.api_key = cfg.api_key;
   so.read_key = cfg.read_key;
   so.max_body = cfg.max_body_bytes;

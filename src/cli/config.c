@@ -25,6 +25,8 @@ static const lt_opt_t keys[] = {
            "days an event id is remembered (event clock), 0 = for ever"),
     LT_OPT(T, trend_half_life_h, LT_OPT_F64, 0.01, 10000, "popularity half life (hours)"),
     LT_OPT(T, threads, LT_OPT_U32, 1, 256, "HTTP worker threads"),
+    LT_OPT(T, write_threads, LT_OPT_U32, 0, 256,
+           "threads that run write requests off the HTTP threads, 0 = on them"),
     LT_OPT(T, snapshot_every_s, LT_OPT_U32, 0, 86400 * 7, "snapshot period while serving, 0 = off"),
     LT_OPT(T, train_every_s, LT_OPT_U32, 0, 86400 * 7, "retraining period while serving, 0 = off"),
     LT_OPT(T, max_body_bytes, LT_OPT_U32, 1024, 1u << 30, "largest request body"),
@@ -45,6 +47,7 @@ void lt_config_default(lt_config_t *c) {
   c->idempotency_window_days = 7;
   c->trend_half_life_h = 6;
   c->threads = 2;
+  c->write_threads = 4;
   c->recover_backoff_ms = 1000;
   c->snapshot_every_s = 600;
   c->train_every_s = 3600;

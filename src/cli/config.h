@@ -23,6 +23,7 @@ typedef struct lt_config {
   uint32_t idempotency_window_days; /* 0 = for ever */
   double trend_half_life_h;
   uint32_t threads;            /* HTTP worker threads */
+  uint32_t write_threads;      /* threads that run write requests; 0 = the HTTP threads */
   uint32_t snapshot_every_s;   /* periodic snapshot while serving */
   uint32_t train_every_s;      /* periodic retraining while serving */
   uint32_t max_body_bytes;

@@ -103,6 +103,12 @@ int lt_intern_find(const lt_intern_t *t, const char *s, size_t n, uint32_t *id) 
   }
 }
 
+void lt_intern_prefetch(const lt_intern_t *t, const char *s, size_t n) {
+  if (n == 0 || n > LT_ID_MAX) return;
+  const table_t *tab = __atomic_load_n(&t->table, __ATOMIC_ACQUIRE);
+  __builtin_prefetch(&tab->slots[lt_hash64(s, n) & (tab->cap - 1)]);
+}
+
 static void place(table_t *tab, uint64_t h, uint64_t slot) {
   size_t mask = tab->cap - 1, i = h & mask;
   while (tab->slots[i]) i = (i + 1) & mask;

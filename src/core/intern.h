@@ -31,6 +31,11 @@ int lt_intern_put(lt_intern_t *t, const char *s, size_t n, uint32_t *id, int *cr
 /* Reader. Returns 0 and sets *id, or LT_ENOTFOUND. */
 int lt_intern_find(const lt_intern_t *t, const char *s, size_t n, uint32_t *id);
 
+/* Reader. Starts loading the table slot where s[0..n) is looked up, so a
+ * find or put of it a little later does not wait for memory (a batch
+ * prefetches a few records ahead). No effect on the contents. */
+void lt_intern_prefetch(const lt_intern_t *t, const char *s, size_t n);
+
 /* Reader. The external string of id (not NUL-terminated: *n is its length;
  * it is followed by a NUL all the same). Valid until lt_intern_free.
  * NULL if id is out of range. */

@@ -49,7 +49,20 @@ struct lt_server {
   uint64_t recover_last_ns;            /* last lt_store_recover attempt (atomic) */
   uint64_t recoveries, recover_failures; /* atomic */
   int64_t started_ms;
+  /* the write pool (server.c's design note) */
+  pthread_t *writers;
+  uint32_t nwriters;      /* threads started */
+  pthread_mutex_t q_lock; /* the queue and q_stop */
+  pthread_cond_t q_cv;
+  struct lt__req *q_head, *q_tail;
+  uint32_t q_len; /* writes queued, not yet taken by a writer (atomic for reads) */
+  int q_stop;     /* set when stopping: writes run on their HTTP thread */
+  uint32_t offthread; /* connections suspended or resumed, not yet answered (atomic) */
 };
+
+/* Where a request is (server.c): on its HTTP thread, queued on the write
+ * pool (connection suspended), or done there (resumed, to be answered). */
+enum { LT__ON_HTTP_THREAD, LT__QUEUED, LT__DONE, LT__ANSWERED };
 
 struct lt__req {
   lt_server_t *srv;
@@ -67,6 +80,8 @@ struct lt__req {
   const char *content_type;
   const char *challenge; /* WWW-Authenticate of a 401; NULL = "Bearer" */
   int answered;
+  int phase;           /* LT__ON_HTTP_THREAD ... (atomic: the writer sets LT__DONE) */
+  lt__req_t *next;     /* in the write queue */
 };
 
 /* Answers with a JSON error body {"error": {"code", "message"}}. */

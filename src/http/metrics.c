@@ -144,6 +144,12 @@ void lt__metrics(lt__req_t *r) {
                 lt_log_fsync_count(lt_store_log(s->store)), rss_bytes(),
                 (lt_now_ms() - s->started_ms) / 1000.0);
   lt_buf_printf(o,
+                "# HELP laotie_http_write_queue Writes waiting for a thread of the write pool.\n"
+                "# TYPE laotie_http_write_queue gauge\nlaotie_http_write_queue %u\n"
+                "# HELP laotie_http_write_threads Threads of the write pool.\n"
+                "# TYPE laotie_http_write_threads gauge\nlaotie_http_write_threads %u\n",
+                __atomic_load_n(&s->q_len, __ATOMIC_RELAXED), s->opts.write_threads);
+  lt_buf_printf(o,
                 "# HELP laotie_store_writable 0 while the event log refuses writes (503) after a "
                 "write or fsync error.\n"
                 "# TYPE laotie_store_writable gauge\nlaotie_store_writable %d\n"

@@ -12,11 +12,27 @@
  *     max_body (chunked: its size was not declared) is refused there and
  *     then by refuse_body() too.
  *  3. the last call (no more data): route, auth, rate limit, handler,
- *     answer. Before the handler of a write (any method but GET/HEAD),
+ *     answer. Reads (GET/HEAD) run their handler on the HTTP thread.
+ *     Writes (any other method) run theirs on the write pool, off the
+ *     HTTP threads: the connection is suspended (MHD_suspend_connection)
+ *     and queued; a writer thread runs maybe_recover() and the handler
+ *     and resumes the connection; MHD then calls the access handler once
+ *     more, which answers (phase DONE). A write waits for its fsync
+ *     (lt_store_write; one fsync can take hundreds of milliseconds on a
+ *     busy disk), and an HTTP thread that waited with it would stall
+ *     every other connection it serves, feeds included. The pool also
+ *     lets write_threads batches share the store's pipeline at once
+ *     (parse, stage 1, fsync and apply overlap).
  *     maybe_recover() brings a failed store back (lt_store_recover) once
  *     the back-off has passed: writes resume without a restart when the
  *     storage fault clears, and answer 503 until then.
  * The request context is freed in the completion callback.
+ *
+ * Stopping: stop accepting (quiesce), stop the pool after it has run
+ * every queued write (later writes run on their HTTP thread), wait until
+ * every resumed connection has been answered, then stop MHD: no
+ * connection is left suspended (MHD's rule), and no acknowledged write
+ * loses its answer.
  *
  * Invariants:
  *  1. every answered request is counted once in its route's stats;
@@ -320,6 +336,79 @@ static void maybe_recover(lt_server_t *s, const char *method) {
           rc ? ": " : "", rep.message);
 }
 
+/* Runs the route's handler (after maybe_recover for a write); a handler
+ * that gives no answer is a 500. */
+static void run_handler(lt__req_t *r) {
+  maybe_recover(r->srv, r->method);
+  r->route->fn(r);
+  if (!r->answered) lt__error(r, 500, "internal", "the handler gave no answer");
+}
+
+/* ---- the write pool ------------------------------------------------- */
+
+static int is_write(const char *method) { return strcmp(method, "GET") && strcmp(method, "HEAD"); }
+
+/* Suspends r's connection and queues r for a writer. Returns 0 (run it
+ * here) when there is no pool or it is stopping. */
+static int queue_write(lt_server_t *s, lt__req_t *r) {
+  pthread_mutex_lock(&s->q_lock);
+  if (s->q_stop || !s->nwriters) {
+    pthread_mutex_unlock(&s->q_lock);
+    return 0;
+  }
+  r->phase = LT__QUEUED;
+  __atomic_add_fetch(&s->offthread, 1, __ATOMIC_RELAXED);
+  MHD_suspend_connection(r->conn); /* before a writer can resume it */
+  r->next = NULL;
+  if (s->q_tail) s->q_tail->next = r;
+  else s->q_head = r;
+  s->q_tail = r;
+  __atomic_add_fetch(&s->q_len, 1, __ATOMIC_RELAXED);
+  pthread_cond_signal(&s->q_cv);
+  pthread_mutex_unlock(&s->q_lock);
+  return 1;
+}
+
+static void *writer_main(void *arg) {
+  lt_server_t *s = arg;
+  pthread_mutex_lock(&s->q_lock);
+  for (;;) {
+    while (!s->q_head && !s->q_stop)
+      pthread_cond_wait(&s->q_cv, &s->q_lock);
+    lt__req_t *r = s->q_head;
+    if (!r) break; /* stopping and nothing left */
+    s->q_head = r->next;
+    if (!s->q_head) s->q_tail = NULL;
+    __atomic_sub_fetch(&s->q_len, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->q_lock);
+    run_handler(r);
+    __atomic_store_n(&r->phase, LT__DONE, __ATOMIC_RELEASE);
+    MHD_resume_connection(r->conn); /* MHD calls on_request again: it answers */
+    pthread_mutex_lock(&s->q_lock);
+  }
+  pthread_mutex_unlock(&s->q_lock);
+  return NULL;
+}
+
+/* Lets the writers run what is queued, then joins them. */
+static void pool_stop(lt_server_t *s) {
+  pthread_mutex_lock(&s->q_lock);
+  s->q_stop = 1;
+  pthread_cond_broadcast(&s->q_cv);
+  pthread_mutex_unlock(&s->q_lock);
+  for (uint32_t i = 0; i < s->nwriters; i++)
+    pthread_join(s->writers[i], NULL);
+  s->nwriters = 0;
+}
+
+/* Leaves the off-thread count once (answered, or its connection closed). */
+static void leave_pool(lt__req_t *r) {
+  int ph = __atomic_load_n(&r->phase, __ATOMIC_ACQUIRE);
+  if (ph != LT__QUEUED && ph != LT__DONE) return;
+  r->phase = LT__ANSWERED;
+  __atomic_sub_fetch(&r->srv->offthread, 1, __ATOMIC_RELAXED);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -341,6 +430,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) return refuse_body(r);
     return MHD_YES;
   }
+  if (__atomic_load_n(&r->phase, __ATOMIC_ACQUIRE) == LT__DONE) { /* resumed by its writer */
+    leave_pool(r);
+    return respond(r);
+  }
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
@@ -356,11 +449,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     lt__error(r, 503, "out_of_memory", "out of memory");
   } else if (authorise(r, &principal)) {
     if (!rate_ok(s, principal)) lt__error(r, 429, "rate_limited", "too many requests; slow down");
-    else {
-      maybe_recover(s, r->method);
-      r->route->fn(r);
-    }
-    if (!r->answered) lt__error(r, 500, "internal", "the handler gave no answer");
+    else if (is_write(r->method) && queue_write(s, r)) return MHD_YES; /* answered on resume */
+    else run_handler(r);
   }
   return respond(r);
 }
@@ -369,6 +459,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   lt__req_t *r = *con_cls;
   if (!r) return;
+  /* a resumed write whose client went before its answer; a queued one
+   * never comes here: MHD completes no suspended connection (it watches
+   * none, and lt_server_stop empties the pool before MHD_stop_daemon) */
+  leave_pool(r);
   lt_buf_free(&r->body);
   lt_buf_free(&r->out);
   free(r);
@@ -381,6 +475,7 @@ void lt_server_opts_default(lt_server_opts_t *o) {
   memset(o, 0, sizeof *o);
   o->host = "127.0.0.1";
   o->threads = 2;
+  o->write_threads = 4;
   o->max_body = 8u << 20;
   o->max_batch = 10000;
   o->max_id = 128;
@@ -421,15 +516,25 @@ int lt_server_start(lt_store_t *store, lt_feed_t *feed, const lt_server_opts_t *
   s->started_ms = lt_now_ms();
   pthread_mutex_init(&s->stats_lock, NULL);
   pthread_mutex_init(&s->rate_lock, NULL);
+  pthread_mutex_init(&s->q_lock, NULL);
+  pthread_cond_init(&s->q_cv, NULL);
+  s->writers = o.write_threads ? calloc(o.write_threads, sizeof *s->writers) : NULL;
   s->opts.api_key = s->api_key;
   s->opts.read_key = s->read_key;
   s->opts.host = s->host;
-  if (!s->api_key || !s->host || !s->stats || !s->buckets || (o.read_key && *o.read_key && !s->read_key)) {
+  if (!s->api_key || !s->host || !s->stats || !s->buckets ||
+      (o.read_key && *o.read_key && !s->read_key) || (o.write_threads && !s->writers)) {
     lt_server_stop(s);
     return LT_ENOMEM;
   }
+  for (; s->nwriters < o.write_threads; s->nwriters++)
+    if (pthread_create(&s->writers[s->nwriters], NULL, writer_main, s)) {
+      lt_server_stop(s);
+      return LT_ENOMEM;
+    }
   s->d = MHD_start_daemon(
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+      on_request, s,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
       (unsigned)o.threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o.max_conns,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o.conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
@@ -448,13 +553,21 @@ uint16_t lt_server_port(const lt_server_t *s) { return s->port; }
 
 void lt_server_stop(lt_server_t *s) {
   if (!s) return;
+  MHD_socket fd = s->d ? MHD_quiesce_daemon(s->d) : MHD_INVALID_SOCKET; /* stop accepting */
+  pool_stop(s); /* runs every queued write; later ones run on their HTTP thread */
   if (s->d) {
-    MHD_socket fd = MHD_quiesce_daemon(s->d); /* stop accepting first */
-    MHD_stop_daemon(s->d);                    /* joins workers: in-flight requests finish */
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* resumed connections are answered by MHD's threads: let them (a
+     * suspended one must not reach MHD_stop_daemon) */
+    for (int i = 0; i < 5000 && __atomic_load_n(&s->offthread, __ATOMIC_RELAXED); i++)
+      usleep(1000);
+    MHD_stop_daemon(s->d); /* joins MHD's threads: in-flight reads finish */
   }
+  if (fd != MHD_INVALID_SOCKET) close(fd);
   pthread_mutex_destroy(&s->stats_lock);
   pthread_mutex_destroy(&s->rate_lock);
+  pthread_mutex_destroy(&s->q_lock);
+  pthread_cond_destroy(&s->q_cv);
+  free(s->writers);
   free(s->stats);
   free(s->buckets);
   free(s->api_key);

@@ -28,7 +28,11 @@ typedef struct lt_server lt_server_t;
 typedef struct lt_server_opts {
   const char *host;          /* default "127.0.0.1" */
   uint16_t port;             /* 0 = a random free port (see lt_server_port) */
-  uint32_t threads;          /* worker threads; default 2 */
+  uint32_t threads;          /* HTTP threads (reads and I/O); default 2 */
+  /* threads that run write handlers (every method but GET/HEAD) off the
+   * HTTP threads, so a write waiting for its fsync holds up no read;
+   * default 4; 0 = writes run on the HTTP threads */
+  uint32_t write_threads;
   const char *api_key;       /* required for write/admin routes (non-empty) */
   const char *read_key;      /* NULL/"" = read routes are open */
   size_t max_body;           /* default 8 MiB */

@@ -120,6 +120,10 @@ static int expired(const lt__idem_t *x, int64_t stamp) {
   return x->window_ms >= 0 && stamp < x->clock_ms - x->window_ms;
 }
 
+void lt__idem_prefetch(const lt__idem_t *x, uint64_t key) {
+  if (x->cap) __builtin_prefetch(&x->keys[home(x, key)]);
+}
+
 int lt__idem_seen(const lt__idem_t *x, uint64_t key) {
   size_t i = find(x, key);
   return i < x->cap && !expired(x, x->stamps[i]);

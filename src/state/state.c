@@ -575,6 +575,14 @@ uint64_t lt_state_applied(const lt_state_t *st) {
   return __atomic_load_n(&st->applied, __ATOMIC_ACQUIRE);
 }
 
+void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec) {
+  if (rec->kind != LT_REC_EVENT) return;
+  const lt_event_t *e = &rec->u.ev;
+  if (e->id.n) lt__idem_prefetch(&st->idem, lt_u64map_key(lt_hash64(e->id.p, e->id.n)));
+  lt_intern_prefetch(st->ns[LT_NS_USER], e->user.p, e->user.n);
+  lt_intern_prefetch(st->ns[LT_NS_ITEM], e->item.p, e->item.n);
+}
+
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {
   if (!id.n) return 0;
   return lt__idem_seen(&st->idem, lt_u64map_key(lt_hash64(id.p, id.n)));

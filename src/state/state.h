@@ -84,6 +84,13 @@ uint64_t lt_state_applied(const lt_state_t *st);
  * forgotten (a duplicate of one is applied again). */
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id);
 
+/* Starts loading what checking and applying rec will read first (for an
+ * event: its id's idempotency slot, its user's and item's id-table
+ * slots), so that a batch, prefetching a few records ahead, overlaps
+ * those memory waits instead of taking them one after another. A hint
+ * only: no effect on the state; safe beside the writer. */
+void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec);
+
 typedef struct lt_idem_info {
   uint64_t ids;      /* ids held, including expired ones not yet swept */
   uint64_t slots;    /* table size; bytes held = 16 x slots */

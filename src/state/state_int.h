@@ -61,6 +61,8 @@ void lt__idem_init(lt__idem_t *x, int64_t window_ms);
 void lt__idem_free(lt__idem_t *x);
 /* 1 when key was applied within the window. */
 int lt__idem_seen(const lt__idem_t *x, uint64_t key);
+/* Starts loading key's home slot (lt_state_prefetch). */
+void lt__idem_prefetch(const lt__idem_t *x, uint64_t key);
 /* Records key as applied now (stamp = lt__idem_now). LT_OK or LT_ENOMEM. */
 int lt__idem_put(lt__idem_t *x, uint64_t key);
 /* One event of time ts_ms is being applied: clock sample, expiry sweep. */

@@ -393,10 +393,16 @@ typedef struct batch {
   uint64_t first;
 } batch_t;
 
+/* How many records ahead a batch loop prefetches (lt_state_prefetch). */
+#define AHEAD 8
+
 static int apply_batch(lt_store_t *s, void *ctx) {
   batch_t *b = ctx;
   uint64_t lsn = b->first;
+  for (size_t i = 0; i < b->m && i < AHEAD; i++)
+    lt_state_prefetch(s->st, &b->recs[i]);
   for (size_t i = 0; i < b->m; i++) {
+    if (i + AHEAD < b->m) lt_state_prefetch(s->st, &b->recs[i + AHEAD]);
     int rc = lt_state_apply(s->st, &b->recs[i], lsn);
     if (rc && rc != LT_EDUPLICATE) return rc; /* ENOMEM */
     lsn += 8 + b->lens[i]; /* log frame: u32 length + u32 checksum + payload */
@@ -420,7 +426,10 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
   }
   if ((rc = reserve_ptrs(s, n)) || (rc = pending_trim(s))) goto out;
   lt_buf_reset(&s->enc);
+  for (size_t i = 0; i < n && i < AHEAD; i++)
+    lt_state_prefetch(s->st, &recs[i]);
   for (size_t i = 0; i < n; i++) {
+    if (i + AHEAD < n) lt_state_prefetch(s->st, &recs[i + AHEAD]);
     const char *reason = NULL;
     int st = lt_record_check(&recs[i], &reason);
     if (!st && recs[i].kind == LT_REC_EVENT && recs[i].u.ev.id.n) {

@@ -36,6 +36,16 @@
  *  5. interval fsync (acknowledged after write): a failing background
  *     fdatasync turns the next write into 503; what was acknowledged is
  *     visible and nothing else; the write after resumes; restart: same.
+ *
+ * And a slow disk (an fsync can take hundreds of milliseconds): a write
+ * held inside the store must hold up no read. The stand-in for the slow
+ * fsync is a gate in the observer (stage 4 of lt_store_write: the write
+ * is in the store, unanswered, until the test opens it):
+ *  6. with ONE HTTP thread, while a write is held, every read route
+ *     answers (writes run on the server's write pool, server.c);
+ *  7. stopping the server while writes are held and queued (one writer
+ *     thread) answers every one of them 200, and each is there after a
+ *     restart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,10 +80,24 @@ typedef struct env {
   lt_store_report_t rep; /* of the last open */
   const char *fsync;     /* NULL = batch */
   long observed;         /* events handed to the observer since the last start (atomic) */
+  uint32_t http_threads, write_threads; /* 0 = 4 HTTP threads, the default pool */
+  /* the gate (tests 6 and 7): while closed, the observer holds its write */
+  pthread_mutex_t gate_lock;
+  pthread_cond_t gate_cv;
+  int gate_closed, held; /* under gate_lock */
 } env_t;
 
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   env_t *e = ctx;
+  pthread_mutex_lock(&e->gate_lock);
+  if (e->gate_closed) {
+    e->held++;
+    pthread_cond_broadcast(&e->gate_cv);
+    while (e->gate_closed)
+      pthread_cond_wait(&e->gate_cv, &e->gate_lock);
+    e->held--;
+  }
+  pthread_mutex_unlock(&e->gate_lock);
   long ev = 0;
   for (size_t i = 0; i < n; i++)
     ev += recs[i].kind == LT_REC_EVENT;
@@ -102,7 +126,8 @@ static void start(env_t *e) {
   o.host = "127.0.0.1";
   o.port = 0;
   o.api_key = KEY;
-  o.threads = 4;
+  o.threads = e->http_threads ? e->http_threads : 4;
+  if (e->write_threads) o.write_threads = e->write_threads;
   o.conn_timeout_s = 5;
   o.recover_backoff_ms = 0; /* every write after a failure tries lt_store_recover */
   assert_int_equal(lt_server_start(e->store, e->feed, &o, &e->srv), 0);
@@ -120,18 +145,53 @@ static int stop(env_t *e) {
   return rc;
 }
 
-static int setup(void **state) {
+static env_t *env_new(void) {
   env_t *e = calloc(1, sizeof *e);
   e->dir = lt_test_tmpdir("faults");
+  pthread_mutex_init(&e->gate_lock, NULL);
+  pthread_cond_init(&e->gate_cv, NULL);
+  return e;
+}
+
+static void gate_close(env_t *e) {
+  pthread_mutex_lock(&e->gate_lock);
+  e->gate_closed = 1;
+  pthread_mutex_unlock(&e->gate_lock);
+}
+
+static void gate_open(env_t *e) {
+  pthread_mutex_lock(&e->gate_lock);
+  e->gate_closed = 0;
+  pthread_cond_broadcast(&e->gate_cv);
+  pthread_mutex_unlock(&e->gate_lock);
+}
+
+static int setup(void **state) {
+  env_t *e = env_new();
   start(e);
   *state = e;
   return 0;
 }
 
 static int setup_interval(void **state) {
-  env_t *e = calloc(1, sizeof *e);
-  e->dir = lt_test_tmpdir("faults");
+  env_t *e = env_new();
   e->fsync = "interval:20";
+  start(e);
+  *state = e;
+  return 0;
+}
+
+static int setup_one_http_thread(void **state) {
+  env_t *e = env_new();
+  e->http_threads = 1;
+  start(e);
+  *state = e;
+  return 0;
+}
+
+static int setup_one_writer(void **state) {
+  env_t *e = env_new();
+  e->write_threads = 1;
   start(e);
   *state = e;
   return 0;
@@ -139,9 +199,12 @@ static int setup_interval(void **state) {
 
 static int teardown(void **state) {
   env_t *e = *state;
+  gate_open(e); /* a failed assert may have left a write held */
   if (e->srv) stop(e);
   lt_test_rmdir(e->dir);
   free(e->dir);
+  pthread_mutex_destroy(&e->gate_lock);
+  pthread_cond_destroy(&e->gate_cv);
   free(e);
   return 0;
 }
@@ -472,6 +535,81 @@ static void interval_mode_failed_background_fsync_refuses_then_resumes(void **st
   }
 }
 
+/* Waits (at most 10 s) until a write is held at the gate. */
+static void wait_held(env_t *e) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&e->gate_lock);
+  while (!e->held && pthread_cond_timedwait(&e->gate_cv, &e->gate_lock, &until) == 0) {
+  }
+  int held = e->held;
+  pthread_mutex_unlock(&e->gate_lock);
+  assert_int_equal(held, 1);
+}
+
+static void a_held_write_holds_up_no_read_on_its_http_thread(void **state) {
+  env_t *e = *state; /* one HTTP thread */
+  baseline(e, 2);
+  gate_close(e);
+  poster_t p = {e, 0, 1, calloc(1, sizeof(int))};
+  pthread_t th;
+  pthread_create(&th, NULL, poster_main, &p);
+  wait_held(e);
+  /* the only HTTP thread serves reads while the write waits in the store
+   * (a read that waited for it would time out after 10 s: status -1) */
+  reads_go_on(e);
+  gate_open(e);
+  pthread_join(th, NULL);
+  assert_int_equal(p.status[0], 200);
+  assert_int_equal(stats_events(e), 3);
+  free(p.status);
+}
+
+static void *stopper_main(void *arg) {
+  env_t *e = arg;
+  return (void *)(intptr_t)stop(e);
+}
+
+static void stopping_answers_every_held_and_queued_write(void **state) {
+  env_t *e = *state; /* one writer thread */
+  baseline(e, 1);
+  gate_close(e);
+  enum { T = 3 };
+  poster_t p[T];
+  pthread_t th[T], stopper;
+  for (int t = 0; t < T; t++) {
+    p[t] = (poster_t){e, t, 1, calloc(1, sizeof(int))};
+    pthread_create(&th[t], NULL, poster_main, &p[t]);
+  }
+  wait_held(e);
+  /* the other two wait for the one writer */
+  long queued = 0;
+  for (int i = 0; i < 1000 && (queued = metric(e, "laotie_http_write_queue ")) < T - 1; i++)
+    usleep(10000);
+  assert_int_equal(queued, T - 1);
+  pthread_create(&stopper, NULL, stopper_main, e);
+  usleep(50000); /* let the stop begin (the asserts hold either way) */
+  gate_open(e);
+  void *rc;
+  pthread_join(stopper, &rc);
+  assert_int_equal((intptr_t)rc, LT_OK);
+  for (int t = 0; t < T; t++) {
+    pthread_join(th[t], NULL);
+    assert_int_equal(p[t].status[0], 200);
+  }
+  start(e);
+  assert_int_equal(stats_events(e), 1 + T);
+  char id[32];
+  int a, d;
+  for (int t = 0; t < T; t++) {
+    snprintf(id, sizeof id, "g%d-0", t);
+    assert_int_equal(post_event(e, id, "u3", &a, &d), 200);
+    assert_int_equal(d, 1);
+    free(p[t].status);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(failed_fsync_refused_batch_invisible_writes_resume_in_place,
@@ -484,6 +622,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(interval_mode_failed_background_fsync_refuses_then_resumes,
                                       setup_interval, teardown),
+      cmocka_unit_test_setup_teardown(a_held_write_holds_up_no_read_on_its_http_thread,
+                                      setup_one_http_thread, teardown),
+      cmocka_unit_test_setup_teardown(stopping_answers_every_held_and_queued_write,
+                                      setup_one_writer, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -417,6 +417,20 @@ static void metrics_of(lt_feed_t *f, const char *prefix, char *out, size_t max) 
   free(buf);
 }
 
+/* Two feeds over st, both trained (small iALS); the second with the
+ * policies in second_off switched off (0: alike). */
+static void two_trained_feeds(lt_state_t *st, uint32_t second_off, lt_feed_t *f[2]) {
+  lt_feed_opts_t o;
+  lt_feed_opts_default(&o);
+  o.ials_k = 8;
+  o.ials_iters = 4;
+  assert_int_equal(lt_feed_new(st, &o, NULL, &f[0]), 0);
+  o.policies_off |= second_off;
+  assert_int_equal(lt_feed_new(st, &o, NULL, &f[1]), 0);
+  for (int k = 0; k < 2; k++)
+    assert_int_equal(lt_feed_train(f[k], 0, NULL), 0);
+}
+
 /* lt_feed_observe counts a large batch's co-watch on a helper thread
  * while it does the rest (feed.c, "Two cores per batch"): the result must
  * be what one event at a time gives — same counts, same lists, same
@@ -424,15 +438,8 @@ static void metrics_of(lt_feed_t *f, const char *prefix, char *out, size_t max) 
 static void a_batch_is_learned_as_its_events_one_by_one(void **st_) {
   NOW = lt_now_ms() - 3600 * 1000LL;
   lt_state_t *st = make_state();
-  lt_feed_opts_t o;
-  lt_feed_opts_default(&o);
-  o.ials_k = 8;
-  o.ials_iters = 4;
   lt_feed_t *f[2];
-  for (int k = 0; k < 2; k++) {
-    assert_int_equal(lt_feed_new(st, &o, NULL, &f[k]), 0);
-    assert_int_equal(lt_feed_train(f[k], 0, NULL), 0);
-  }
+  two_trained_feeds(st, 0, f);
   enum { N = 192 }; /* >= LT__CW_PARALLEL (64): split */
   lt_record_t recs[N];
   char names[N][2][16];
@@ -478,16 +485,8 @@ static void a_batch_is_learned_as_its_events_one_by_one(void **st_) {
 static void a_new_cowatch_pattern_shows_without_retraining(void **st_) {
   NOW = lt_now_ms() - 3600 * 1000LL;
   lt_state_t *st = make_state();
-  lt_feed_opts_t o;
-  lt_feed_opts_default(&o);
-  o.ials_k = 8;
-  o.ials_iters = 4;
   lt_feed_t *f[2];
-  assert_int_equal(lt_feed_new(st, &o, NULL, &f[0]), 0);
-  o.policies_off |= LT_POL_LIVE_COWATCH; /* the control: the snapshot alone */
-  assert_int_equal(lt_feed_new(st, &o, NULL, &f[1]), 0);
-  for (int k = 0; k < 2; k++)
-    assert_int_equal(lt_feed_train(f[k], 0, NULL), 0);
+  two_trained_feeds(st, LT_POL_LIVE_COWATCH, f); /* f[1], the control: the snapshot alone */
 
   /* after the training: two new videos that fans watch one after the
    * other, and a third they skip (a tenth of it or less: not positive) */
