@@ -11,6 +11,10 @@
 #   learns lands in the repository only with --merge (a minimised merge,
 #   -merge=1, into fuzz/corpus/<t>). Findings (crash-/leak-/timeout-/oom-
 #   files) are moved to fuzz/out/findings/<t>/; the script then exits 1.
+#   A target that exits non-zero with no finding file (killed by a signal,
+#   a hung teardown ended by its watchdog, ...) fails the run too, as
+#   "FAILED: exit status N (signal S: NAME)", and its log's last lines and
+#   GNU time's "Command terminated by signal N" are printed.
 #   Targets make their temp files under a private $TMPDIR that is removed
 #   at exit. Figures per target (seconds, CPU seconds, executions, exec/s,
 #   coverage, corpus size) are appended to fuzz/out/results.tsv and printed.
@@ -40,7 +44,7 @@ while [ $# -gt 0 ]; do
     --seeds) SEEDS=1; shift ;;
     --build-only) BUILD_ONLY=1; shift ;;
     --src) SRC=$(cd "$2" && pwd); shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     -*) echo "fuzz/run.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
   esac
@@ -120,15 +124,32 @@ for t in "${TARGETS[@]}"; do
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
-  cpu=$(tail -1 "$RUNTMP/time_$t" 2>/dev/null | awk '{printf "%.0f", $1 + $2}')
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  # a log or time file without the expected lines (a target killed by a
+  # signal writes no stat:: lines) must not end the script under set -e
+  cpu=$(tail -1 "$RUNTMP/time_$t" 2>/dev/null | awk '{printf "%.0f", $1 + $2}' || true)
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
   ncorp=$(ls "$work" | wc -l)
   finding=$(ls "$OUT/findings/$t" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -1 || true)
   result=ok
-  if [ $rc -ne 0 ] || [ -n "$finding" ]; then
-    result="FINDING: fuzz/out/findings/$t/${finding:-?} (log $log)"
+  if [ -n "$finding" ]; then
+    result="FINDING: fuzz/out/findings/$t/$finding (log $log)"
     failed=1
+  elif [ $rc -ne 0 ]; then
+    # no finding file, yet a non-zero exit: say what ended the target.
+    # GNU time exits 128+N for a child killed by signal N and writes
+    # "Command terminated by signal N" / "Command exited with non-zero
+    # status N" before its "%U %S" line.
+    how="exit status $rc"
+    [ $rc -gt 128 ] && how="$how (signal $((rc - 128)): $(kill -l $((rc - 128)) 2>/dev/null || echo ?))"
+    result="FAILED: $how, no finding file (log $log)"
+    failed=1
+    {
+      echo "fuzz: $t: $how and no crash-/leak-/timeout-/oom- file in fuzz/out/findings/$t/"
+      grep -E '^Command (terminated|exited)' "$RUNTMP/time_$t" 2>/dev/null | sed 's/^/fuzz:   time: /' || true
+      echo "fuzz: the last 25 lines of $log:"
+      tail -n 25 "$log" | sed 's/^/    /'
+    } >&2
   fi
   printf '%-12s %7s %8s %11s %9s %6s %7s  %s\n' "$t" "$secs" "$cpu" "${execs:-?}" \
     "$(( ${execs:-0} / (secs > 0 ? secs : 1) ))" "${cov:-?}" "$ncorp" "$result"
