@@ -396,13 +396,18 @@ typedef struct batch {
 /* How many records ahead a batch loop prefetches (lt_state_prefetch). */
 #define AHEAD 8
 
+/* Called at record i of a loop over recs[0..n): starts loading record
+ * i + AHEAD (at i == 0, records 0 to AHEAD). */
+static void prefetch_ahead(const lt_store_t *s, const lt_record_t *recs, size_t n, size_t i) {
+  for (size_t k = i ? i + AHEAD : 0; k <= i + AHEAD && k < n; k++)
+    lt_state_prefetch(s->st, &recs[k]);
+}
+
 static int apply_batch(lt_store_t *s, void *ctx) {
   batch_t *b = ctx;
   uint64_t lsn = b->first;
-  for (size_t i = 0; i < b->m && i < AHEAD; i++)
-    lt_state_prefetch(s->st, &b->recs[i]);
   for (size_t i = 0; i < b->m; i++) {
-    if (i + AHEAD < b->m) lt_state_prefetch(s->st, &b->recs[i + AHEAD]);
+    prefetch_ahead(s, b->recs, b->m, i);
     int rc = lt_state_apply(s->st, &b->recs[i], lsn);
     if (rc && rc != LT_EDUPLICATE) return rc; /* ENOMEM */
     lsn += 8 + b->lens[i]; /* log frame: u32 length + u32 checksum + payload */
@@ -426,10 +431,8 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
   }
   if ((rc = reserve_ptrs(s, n)) || (rc = pending_trim(s))) goto out;
   lt_buf_reset(&s->enc);
-  for (size_t i = 0; i < n && i < AHEAD; i++)
-    lt_state_prefetch(s->st, &recs[i]);
   for (size_t i = 0; i < n; i++) {
-    if (i + AHEAD < n) lt_state_prefetch(s->st, &recs[i + AHEAD]);
+    prefetch_ahead(s, recs, n, i);
     const char *reason = NULL;
     int st = lt_record_check(&recs[i], &reason);
     if (!st && recs[i].kind == LT_REC_EVENT && recs[i].u.ev.id.n) {
