@@ -57,7 +57,6 @@ struct lt_server {
   struct lt__req *q_head, *q_tail;
   uint32_t q_len; /* writes queued, not yet taken by a writer (atomic for reads) */
   int q_stop;     /* set when stopping: writes run on their HTTP thread */
-  uint32_t offthread; /* connections suspended or resumed, not yet answered (atomic) */
   /* open connections (server.c, "Stopping") */
   pthread_mutex_t conn_lock;
   struct lt__conn *conns;
@@ -74,7 +73,7 @@ typedef struct lt__conn {
 
 /* Where a request is (server.c): on its HTTP thread, queued on the write
  * pool (connection suspended), or done there (resumed, to be answered). */
-enum { LT__ON_HTTP_THREAD, LT__QUEUED, LT__DONE, LT__ANSWERED };
+enum { LT__ON_HTTP_THREAD, LT__QUEUED, LT__DONE };
 
 struct lt__req {
   lt_server_t *srv;

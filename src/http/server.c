@@ -29,10 +29,11 @@
  * The request context is freed in the completion callback.
  *
  * Stopping: stop accepting (quiesce), stop the pool after it has run
- * every queued write (later writes run on their HTTP thread), wait until
- * every resumed connection has been answered, then shut each connection
- * down (shutdown(2); libmicrohttpd still owns and closes the socket) as
- * soon as no request of ours is under way on it, wait until MHD has
+ * every queued write (later writes run on their HTTP thread; none is
+ * suspended from then on), then shut each connection down (shutdown(2);
+ * libmicrohttpd still owns and closes the socket) as soon as no request
+ * of ours is under way on it — a resumed write is until its answer is
+ * sent — wait until MHD has
  * closed them all (at most STOP_CONNS_MS), and only then stop MHD. So no
  * connection is left suspended (MHD's rule), no acknowledged write loses
  * its answer, and no connection is still being read when MHD_stop_daemon
@@ -365,7 +366,6 @@ static int queue_write(lt_server_t *s, lt__req_t *r) {
     return 0;
   }
   r->phase = LT__QUEUED;
-  __atomic_add_fetch(&s->offthread, 1, __ATOMIC_RELAXED);
   MHD_suspend_connection(r->conn); /* before a writer can resume it */
   r->next = NULL;
   if (s->q_tail) s->q_tail->next = r;
@@ -407,14 +407,6 @@ static void pool_stop(lt_server_t *s) {
   for (uint32_t i = 0; i < s->nwriters; i++)
     pthread_join(s->writers[i], NULL);
   s->nwriters = 0;
-}
-
-/* Leaves the off-thread count once (answered, or its connection closed). */
-static void leave_pool(lt__req_t *r) {
-  int ph = __atomic_load_n(&r->phase, __ATOMIC_ACQUIRE);
-  if (ph != LT__QUEUED && ph != LT__DONE) return;
-  r->phase = LT__ANSWERED;
-  __atomic_sub_fetch(&r->srv->offthread, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- open connections (design note, "Stopping") ---------------------- */
@@ -490,10 +482,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) return refuse_body(r);
     return MHD_YES;
   }
-  if (__atomic_load_n(&r->phase, __ATOMIC_ACQUIRE) == LT__DONE) { /* resumed by its writer */
-    leave_pool(r);
+  if (__atomic_load_n(&r->phase, __ATOMIC_ACQUIRE) == LT__DONE) /* resumed by its writer */
     return respond(r);
-  }
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
@@ -519,10 +509,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   lt__req_t *r = *con_cls;
   if (!r) return;
-  /* a resumed write whose client went before its answer; a queued one
-   * never comes here: MHD completes no suspended connection (it watches
-   * none, and lt_server_stop empties the pool before MHD_stop_daemon) */
-  leave_pool(r);
+  /* never a queued write: MHD completes no suspended connection (it
+   * watches none, and lt_server_stop empties the pool before
+   * MHD_stop_daemon) */
   if (r->c) __atomic_store_n(&r->c->busy, 0, __ATOMIC_RELEASE);
   lt_buf_free(&r->body);
   lt_buf_free(&r->out);
@@ -619,11 +608,7 @@ void lt_server_stop(lt_server_t *s) {
   MHD_socket fd = s->d ? MHD_quiesce_daemon(s->d) : MHD_INVALID_SOCKET; /* stop accepting */
   pool_stop(s); /* runs every queued write; later ones run on their HTTP thread */
   if (s->d) {
-    /* resumed connections are answered by MHD's threads: let them (a
-     * suspended one must not reach MHD_stop_daemon) */
-    for (int i = 0; i < 5000 && __atomic_load_n(&s->offthread, __ATOMIC_RELAXED); i++)
-      usleep(1000);
-    close_connections(s); /* in-flight reads finish first */
+    close_connections(s); /* in-flight requests, resumed writes included, finish first */
     MHD_stop_daemon(s->d); /* joins MHD's threads */
   }
   if (fd != MHD_INVALID_SOCKET) close(fd);
