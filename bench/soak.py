@@ -21,7 +21,12 @@ within 2x of its first-minute value, zero 5xx. This script:
     stall shows as latency instead of silently lowering the load
     (no coordinated omission);
  4. every minute: requests, 5xx, other errors, p50/p99/max latency and the
-    server's VmRSS; the report (Markdown) goes to --report.
+    server's VmRSS; the report (Markdown) goes to --report. Beside them,
+    what explains a slow minute: the client's own stalls (each worker
+    process has a thread that sleeps 5 ms at a time and records how late
+    it wakes: the GIL and the scheduler delay requests the same way), and
+    from the server's /metrics (read every 5 s) the log fsyncs over 50 ms
+    and the snapshots written, with how long writes waited for each.
 The store is seeded so that every user's history ring is full (users x
 2000 events): then what the run adds replaces rather than grows, and the
 RSS criterion measures leaks, not data. Events carry no id unless
@@ -49,7 +54,7 @@ that of this client and server together, which is what "half of measured
 capacity" means here; the report says how busy the client was.
 
 Usage: soak.py --bin build/laotie [--minutes 30] [--fraction 0.5]
-               [--rate R] [--data DIR] [--report FILE]
+               [--rate R] [--data DIR] [--config FILE] [--report FILE]
 """
 
 import argparse
@@ -100,7 +105,8 @@ def pick(rng, nitems, nusers, kind=None):
 
 def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, event_ids, split):
     """One process: `threads` threads; sends per-second results to out_q as
-    (second, [latencies], n5xx, nerr, [read latencies], [write latencies]).
+    (second, [latencies], n5xx, nerr, [read latencies], [write latencies],
+    worst client stall in seconds).
     split: thread t writes when t % 4 == 3, else reads (threads a multiple of 4)."""
     start = time.monotonic() + 0.2
     lock = threading.Lock()
@@ -142,7 +148,7 @@ def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, 
             lat = time.monotonic() - t0
             sec = int(t0 - start)
             with lock:
-                b = buckets.setdefault(sec, [[], 0, 0, [], []])
+                b = buckets.setdefault(sec, [[], 0, 0, [], [], 0.0])
                 b[0].append(lat)
                 b[3 if method in ("GET", "HEAD") else 4].append(lat)
                 if st >= 500:
@@ -152,7 +158,19 @@ def worker(wid, port, threads, rate, seconds, nitems, nusers, out_q, open_loop, 
             i += 1
         cl.close()
 
+    def stall_sampler():  # how late a 5 ms sleep wakes, worst per second
+        while time.monotonic() < start + seconds:
+            t0 = time.monotonic()
+            time.sleep(0.005)
+            late = time.monotonic() - t0 - 0.005
+            sec = int(t0 - start)
+            if sec >= 0:
+                with lock:
+                    b = buckets.setdefault(sec, [[], 0, 0, [], [], 0.0])
+                    b[5] = max(b[5], late)
+
     ths = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    ths.append(threading.Thread(target=stall_sampler))
     for t in ths:
         t.start()
     sent = -1
@@ -188,18 +206,35 @@ def run_load(port, procs, threads, rate, seconds, nitems, nusers, open_loop, eve
         if m is None:
             finished += 1
             continue
-        s, lats, n5, ne, rl, wl = m
-        b = per_sec.setdefault(s, [[], 0, 0, [], []])
+        s, lats, n5, ne, rl, wl, stall = m
+        b = per_sec.setdefault(s, [[], 0, 0, [], [], 0.0])
         b[0].extend(lats)
         b[1] += n5
         b[2] += ne
         b[3].extend(rl)
         b[4].extend(wl)
+        b[5] = max(b[5], stall)
     for p in ps:
         p.join(timeout=30)
         if p.is_alive():
             p.kill()
     return per_sec
+
+
+def scrape(port):
+    """(log fsyncs, of them over 50 ms, snapshots written, last snapshot's
+    hold ms, its total ms) from the server's /metrics."""
+    st, text = ltload.request(port, "GET", "/metrics", timeout=10)
+    v = {}
+    for line in (text if st == 200 and isinstance(text, str) else "").splitlines():
+        if line and not line.startswith("#"):
+            k, _, x = line.rpartition(" ")
+            v[k] = float(x)
+    n = v.get("laotie_log_fsync_seconds_count", 0)
+    return (n, n - v.get('laotie_log_fsync_seconds_bucket{le="0.05"}', n),
+            v.get('laotie_snapshots_total{result="ok"}', 0),
+            v.get("laotie_snapshot_last_hold_seconds", 0) * 1e3,
+            v.get("laotie_snapshot_last_seconds", 0) * 1e3)
 
 
 def pct(xs, p):
@@ -231,6 +266,7 @@ def main():
                     help="split: reads and writes on separate connections (feed clients and "
                          "event collectors); mixed: both on every connection")
     ap.add_argument("--data", help="serve this data dir (default: a fresh temp dir)")
+    ap.add_argument("--config", help="serve with this config file (e.g. a shorter snapshot_every_s)")
     ap.add_argument("--report", default=None)
     a = ap.parse_args()
     split = a.connections == "split"
@@ -240,7 +276,8 @@ def main():
         a.seed_events = a.users * 2000
     work = tempfile.mkdtemp(prefix="lt-soak-")
     data = a.data or os.path.join(work, "data")
-    srv = ltload.Server(a.bin, data, KEY, ["--no-train"], log_path=os.path.join(work, "serve.log"))
+    srv = ltload.Server(a.bin, data, KEY, ["--no-train"] + (["--config", a.config] if a.config else []),
+                        log_path=os.path.join(work, "serve.log"))
     srv.start()
     ok = False
     try:
@@ -284,10 +321,19 @@ def main():
         stop = threading.Event()
         rss_series = []
 
+        metric_series = []  # (t, scrape()) every 5 s
+
         def sampler():
             t0 = time.monotonic()
+            k = 0
             while not stop.is_set():
                 rss_series.append((time.monotonic() - t0, srv.rss_kib()))
+                if k % 5 == 0:
+                    try:
+                        metric_series.append((time.monotonic() - t0, scrape(srv.port)))
+                    except Exception:
+                        pass
+                k += 1
                 stop.wait(1.0)
         th = threading.Thread(target=sampler)
         th.start()
@@ -297,8 +343,14 @@ def main():
         th.join()
         cpu1 = os.times()
         minutes = []
+        def metrics_at(t):  # the last scrape at or before t (the first one before any)
+            got = metric_series[0][1] if metric_series else (0, 0, 0, 0, 0)
+            for ts, mv in metric_series:
+                if ts <= t:
+                    got = mv
+            return got
         for m in range(int((seconds + 59) // 60)):
-            lats, n5, ne, rl, wl = [], 0, 0, [], []
+            lats, n5, ne, rl, wl, stall = [], 0, 0, [], [], 0.0
             for s in range(m * 60, min((m + 1) * 60, int(seconds))):
                 if s in per:
                     lats.extend(per[s][0])
@@ -306,12 +358,16 @@ def main():
                     ne += per[s][2]
                     rl.extend(per[s][3])
                     wl.extend(per[s][4])
+                    stall = max(stall, per[s][5])
+            m0, m1 = metrics_at(m * 60), metrics_at((m + 1) * 60)
             in_min = [r for t, r in rss_series if m * 60 <= t < (m + 1) * 60 and r]
             minutes.append({"minute": m + 1, "requests": len(lats), "rate": len(lats) / 60.0,
                             "p50_ms": pct(lats, 0.5) * 1e3, "p99_ms": pct(lats, 0.99) * 1e3,
                             "p99_read_ms": pct(rl, 0.99) * 1e3, "p99_write_ms": pct(wl, 0.99) * 1e3,
                             "max_ms": max(lats) * 1e3 if lats else 0, "5xx": n5, "errors": ne,
-                            "rss_mib": (in_min[-1] / 1024.0) if in_min else 0})
+                            "rss_mib": (in_min[-1] / 1024.0) if in_min else 0,
+                            "client_stall_ms": stall * 1e3, "slow_fsyncs": m1[1] - m0[1],
+                            "snapshot": ("%.1f / %.1f" % (m1[3], m1[4])) if m1[2] > m0[2] else ""})
         warm = [r for t, r in rss_series if t <= a.warmup_s and r]
         rss_warm = warm[-1] / 1024.0 if warm else 0
         rss_end = [r for _, r in rss_series if r][-1] / 1024.0
@@ -332,13 +388,18 @@ def main():
                      a.minutes, rate, (" (%.0f%% of a measured capacity of %.0f req/s)"
                                        % (a.fraction * 100, cap)) if cap else "",
                      a.procs, a.threads, a.connections, client_cpu, seconds), "",
+                 "Beside each minute: the client's worst stall (a 5 ms sleep waking late), the "
+                 "server's log fsyncs over 50 ms, and a snapshot written in it (ms writes waited "
+                 "/ ms in all; the minute is approximate: /metrics is read every 5 s).", "",
                  "| minute | req/s | p50 ms | p99 ms | p99 reads ms | p99 writes ms | max ms | 5xx "
-                 "| other errors | RSS MiB |",
-                 "|---|---|---|---|---|---|---|---|---|---|"]
+                 "| other errors | RSS MiB | client stall ms | fsyncs > 50 ms | snapshot ms |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for m in minutes:
-            lines.append("| %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %d | %.1f |" % (
-                m["minute"], m["rate"], m["p50_ms"], m["p99_ms"], m["p99_read_ms"],
-                m["p99_write_ms"], m["max_ms"], m["5xx"], m["errors"], m["rss_mib"]))
+            lines.append("| %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %d | %.1f | %.1f | %d "
+                         "| %s |" % (
+                             m["minute"], m["rate"], m["p50_ms"], m["p99_ms"], m["p99_read_ms"],
+                             m["p99_write_ms"], m["max_ms"], m["5xx"], m["errors"], m["rss_mib"],
+                             m["client_stall_ms"], m["slow_fsyncs"], m["snapshot"]))
         lines += ["", "| check | result | figures |", "|---|---|---|"]
         lines += ["| %s | %s | %s |" % (n, "pass" if r else "FAIL", f) for n, r, f in checks]
         text = "\n".join(lines) + "\n"

@@ -159,6 +159,20 @@ void lt__metrics(lt__req_t *r) {
                 lt_store_failed_since(s->store) == 0,
                 __atomic_load_n(&s->recoveries, __ATOMIC_RELAXED),
                 __atomic_load_n(&s->recover_failures, __ATOMIC_RELAXED));
+  lt_store_snapshot_stats_t ss;
+  lt_store_snapshot_stats(s->store, &ss);
+  lt_buf_printf(o,
+                "# TYPE laotie_snapshots_total counter\n"
+                "laotie_snapshots_total{result=\"ok\"} %" PRIu64 "\n"
+                "laotie_snapshots_total{result=\"failed\"} %" PRIu64 "\n"
+                "# HELP laotie_snapshot_last_seconds The last snapshot written: its whole time.\n"
+                "# TYPE laotie_snapshot_last_seconds gauge\nlaotie_snapshot_last_seconds %.6f\n"
+                "# HELP laotie_snapshot_last_hold_seconds The last snapshot written: how long "
+                "writes waited for it (the state's image made in memory).\n"
+                "# TYPE laotie_snapshot_last_hold_seconds gauge\n"
+                "laotie_snapshot_last_hold_seconds %.6f\n"
+                "# TYPE laotie_snapshot_last_bytes gauge\nlaotie_snapshot_last_bytes %" PRIu64 "\n",
+                ss.written, ss.failures, ss.last_ns / 1e9, ss.last_lock_ns / 1e9, ss.last_bytes);
   uint64_t fh[LT_LOG_FSYNC_BUCKETS + 1], fsum, fcum = 0;
   lt_log_fsync_latency(lt_store_log(s->store), fh, &fsum);
   lt_buf_printf(o, "# HELP laotie_log_fsync_seconds Latency of the event log's data fsyncs.\n"

@@ -70,6 +70,8 @@ struct lt_store {
   lt_store_opts_t opts;
   pthread_mutex_t wlock; /* stage 1: check, encode, append, apply */
   pthread_mutex_t olock; /* stage 2: the observer (taken before wlock is let go) */
+  pthread_mutex_t snap_lock; /* one snapshot at a time */
+  lt_store_snapshot_stats_t snap; /* atomics */
   lt_buf_t enc;     /* encoded batch (under wlock) */
   const void **recp; /* record pointers into enc */
   uint32_t *lens;
@@ -208,6 +210,7 @@ int lt_store_open(const char *dir, const lt_store_opts_t *opts, lt_store_t **out
   else lt_store_opts_default(&s->opts);
   pthread_mutex_init(&s->wlock, NULL);
   pthread_mutex_init(&s->olock, NULL);
+  pthread_mutex_init(&s->snap_lock, NULL);
   lt_buf_init(&s->enc);
   lt_u64map_init(&s->pending);
   pthread_cond_init(&s->turn_cv, NULL);
@@ -276,6 +279,7 @@ int lt_store_close(lt_store_t *s, int write_snapshot) {
   free(s->dir);
   pthread_mutex_destroy(&s->wlock);
   pthread_mutex_destroy(&s->olock);
+  pthread_mutex_destroy(&s->snap_lock);
   pthread_cond_destroy(&s->turn_cv);
   free(s);
   return rc;
@@ -565,51 +569,115 @@ int lt_store_sync(lt_store_t *s) {
   return rc;
 }
 
-static int snapshot_locked(lt_store_t *s) {
+/* Writes img[0..n) to fd in SNAP_CHUNK pieces, starting each piece's
+ * writeback as soon as it is written and waiting for the one before: the
+ * disk sees a steady stream instead of the whole file at the fsync, so the
+ * log's fsyncs queue behind at most two chunks. */
+#define SNAP_CHUNK (1u << 20)
+static int write_paced(int fd, const char *img, size_t n) {
+  for (size_t off = 0; off < n;) {
+    size_t len = n - off < SNAP_CHUNK ? n - off : SNAP_CHUNK;
+    for (size_t done = 0; done < len;) {
+      ssize_t w = write(fd, img + off + done, len - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return lt_err_from_errno(errno);
+      done += (size_t)w;
+    }
+    /* advisory: a file system without it still gets the fsync below */
+    (void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    if (off >= SNAP_CHUNK)
+      (void)sync_file_range(fd, (off_t)(off - SNAP_CHUNK), SNAP_CHUNK,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+    off += len;
+  }
+  return fsync(fd) ? lt_err_from_errno(errno) : LT_OK;
+}
+
+/* The state's image in memory, in pages of its own (mmap/mremap): freeing
+ * it gives the memory back to the system. Heap memory would stay with the
+ * process (glibc raises its mmap threshold to a freed mapping's size, so
+ * the next image comes from the heap), and the RSS would grow by one image
+ * at each snapshot. Written through a stdio stream (fopencookie), which is
+ * what lt_state_save writes to. */
+typedef struct image {
+  char *p;
+  size_t len, cap;
+} image_t;
+
+static ssize_t image_write(void *cookie, const char *buf, size_t n) {
+  image_t *im = cookie;
+  if (n > im->cap - im->len) {
+    size_t cap = im->cap;
+    while (n > cap - im->len) cap *= 2;
+    void *p = mremap(im->p, im->cap, cap, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) {
+      errno = ENOMEM;
+      return -1;
+    }
+    im->p = p;
+    im->cap = cap;
+  }
+  memcpy(im->p + im->len, buf, n);
+  im->len += n;
+  return (ssize_t)n;
+}
+
+/* The state's image into *im (capacity: hint rounded up, at least 1 MiB).
+ * Returns 0 or LT_ENOMEM / lt_state_save's error; on an error *im is empty. */
+static int image_make(const lt_state_t *st, size_t hint, image_t *im) {
+  im->len = 0;
+  im->cap = (hint + (hint >> 3) + (1u << 20)) & ~(size_t)((1u << 20) - 1);
+  im->p = mmap(NULL, im->cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (im->p == MAP_FAILED) {
+    im->p = NULL;
+    return LT_ENOMEM;
+  }
+  FILE *f = fopencookie(im, "w", (cookie_io_functions_t){.write = image_write});
+  int rc = f ? lt_state_save(st, f) : LT_ENOMEM;
+  if (f && fclose(f) && !rc) rc = LT_ENOMEM;
+  if (rc) {
+    munmap(im->p, im->cap);
+    im->p = NULL;
+  }
+  return rc;
+}
+
+/* Puts the image of the state at log offset off in place: temp file,
+ * fsync, rename, fsync dir; keeps the two newest. snap_lock held. */
+static int write_snapshot_file(lt_store_t *s, uint64_t off, const char *img, size_t n) {
   char *sdir = path_join(s->dir, "snapshots"), *tmp = NULL, *final = NULL;
-  FILE *f = NULL;
   int rc = LT_ENOMEM, fd = -1;
   char name[64];
-  if (!sdir || !(tmp = path_join(sdir, "snapshot.tmp"))) goto out;
-  /* everything the snapshot covers must be durable first */
-  if ((rc = lt_log_sync(s->log))) goto out;
-  uint64_t off = lt_state_applied(s->st);
   snprintf(name, sizeof name, "snapshot-%016" PRIx64 ".snap", off);
-  if (!(final = path_join(sdir, name))) goto out;
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+  if (!sdir || !(tmp = path_join(sdir, "snapshot.tmp")) || !(final = path_join(sdir, name)))
+    goto out;
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
     rc = lt_err_from_errno(errno);
     goto out;
   }
-  fd = -1;
-  if ((rc = lt_state_save(s->st, f))) goto out;
-  if (fsync(fileno(f))) {
-    rc = lt_err_from_errno(errno);
-    goto out;
-  }
-  if (fclose(f)) {
-    f = NULL;
+  if ((rc = write_paced(fd, img, n))) goto out;
+  if (close(fd)) {
+    fd = -1;
     rc = LT_EIO;
     goto out;
   }
-  f = NULL;
+  fd = -1;
   if (rename(tmp, final)) {
     rc = lt_err_from_errno(errno);
     goto out;
   }
   if ((rc = fsync_dir(sdir))) goto out;
-  s->dirty = 0;
-  /* keep the two newest */
   uint64_t offs[64];
-  size_t n = list_snapshots(sdir, offs, 64);
-  for (size_t i = 2; i < n; i++) {
+  size_t k = list_snapshots(sdir, offs, 64);
+  for (size_t i = 2; i < k; i++) {
     snprintf(name, sizeof name, "snapshot-%016" PRIx64 ".snap", offs[i]);
     char *old = path_join(sdir, name);
     if (old) unlink(old);
     free(old);
   }
 out:
-  if (f) fclose(f);
   if (fd >= 0) close(fd);
   if (rc && tmp) unlink(tmp);
   free(sdir);
@@ -618,11 +686,47 @@ out:
   return rc;
 }
 
+/* Only the image is made under wlock (writes wait for it, reads do not);
+ * the log sync and the file's writing and fsync run with writes going on. */
 int lt_store_snapshot(lt_store_t *s) {
+  pthread_mutex_lock(&s->snap_lock); /* one at a time: they share snapshot.tmp */
+  uint64_t t0 = lt_mono_ns(), off = 0, covered = 0;
+  image_t im = {0};
   pthread_mutex_lock(&s->wlock);
-  int rc = s->failed ? LT_EREADONLY : snapshot_locked(s);
+  int rc = LT_EREADONLY;
+  if (!s->failed) {
+    rc = image_make(s->st, s->snap.last_bytes, &im);
+    off = lt_state_applied(s->st);
+    covered = s->dirty;
+  }
   pthread_mutex_unlock(&s->wlock);
+  uint64_t t1 = lt_mono_ns();
+  /* everything the snapshot covers must be durable before it is in place */
+  if (!rc) rc = lt_log_sync(s->log);
+  if (!rc) rc = write_snapshot_file(s, off, im.p, im.len);
+  if (im.p) munmap(im.p, im.cap);
+  if (!rc) {
+    pthread_mutex_lock(&s->wlock);
+    s->dirty -= covered;
+    pthread_mutex_unlock(&s->wlock);
+  }
+  lt_store_snapshot_stats_t *st = &s->snap;
+  __atomic_add_fetch(rc ? &st->failures : &st->written, 1, __ATOMIC_RELAXED);
+  if (!rc) {
+    __atomic_store_n(&st->last_lock_ns, t1 - t0, __ATOMIC_RELAXED);
+    __atomic_store_n(&st->last_ns, lt_mono_ns() - t0, __ATOMIC_RELAXED);
+    __atomic_store_n(&st->last_bytes, (uint64_t)im.len, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(&s->snap_lock);
   return rc;
+}
+
+void lt_store_snapshot_stats(const lt_store_t *s, lt_store_snapshot_stats_t *out) {
+  out->written = __atomic_load_n(&s->snap.written, __ATOMIC_RELAXED);
+  out->failures = __atomic_load_n(&s->snap.failures, __ATOMIC_RELAXED);
+  out->last_lock_ns = __atomic_load_n(&s->snap.last_lock_ns, __ATOMIC_RELAXED);
+  out->last_ns = __atomic_load_n(&s->snap.last_ns, __ATOMIC_RELAXED);
+  out->last_bytes = __atomic_load_n(&s->snap.last_bytes, __ATOMIC_RELAXED);
 }
 
 void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx) {

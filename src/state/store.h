@@ -90,8 +90,19 @@ void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx);
 int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len);
 
 /* Writes a snapshot now (temp file, fsync, rename, fsync dir; keeps the two
- * newest). */
+ * newest). Writes wait only while the state's image is made in memory
+ * (the snapshot's size in RAM for the while); the file is written and
+ * synced with writes going on. One snapshot at a time (a second call
+ * waits for the first). */
 int lt_store_snapshot(lt_store_t *s);
+
+typedef struct lt_store_snapshot_stats {
+  uint64_t written, failures; /* since open */
+  uint64_t last_lock_ns;      /* the last one written: writes held up this long */
+  uint64_t last_ns;           /* ... its whole time, log sync and file fsync included */
+  uint64_t last_bytes;
+} lt_store_snapshot_stats_t;
+void lt_store_snapshot_stats(const lt_store_t *s, lt_store_snapshot_stats_t *out);
 
 /* After a failed write or fsync (every write refused with LT_EREADONLY):
  * waits until no write is in flight, reopens the log in place

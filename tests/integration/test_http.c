@@ -210,6 +210,11 @@ static void catalog_feed_and_similar_work(void **state) {
   expect(e, "GET", "/metrics", NULL, NULL, 200, "laotie_http_requests_total");
   expect(e, "GET", "/metrics", NULL, NULL, 200, "laotie_log_fsync_seconds_bucket{le=\"+Inf\"}");
   expect(e, "GET", "/metrics", NULL, NULL, 200, "laotie_http_request_seconds_bucket");
+  expect(e, "GET", "/metrics", NULL, NULL, 200, "\nlaotie_snapshots_total{result=\"ok\"} 0\n");
+  expect(e, "POST", "/v1/admin/snapshot", NULL, NULL, 401, "unauthorized");
+  expect(e, "POST", "/v1/admin/snapshot", AUTH, NULL, 200, "\"snapshot\": true");
+  expect(e, "GET", "/metrics", NULL, NULL, 200, "\nlaotie_snapshots_total{result=\"ok\"} 1\n");
+  expect(e, "GET", "/metrics", NULL, NULL, 200, "\nlaotie_snapshot_last_hold_seconds 0.");
   expect(e, "GET", "/v1/stats", NULL, NULL, 200, "\"events\"");
 }
 

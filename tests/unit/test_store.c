@@ -1,6 +1,7 @@
 /*
  * test_store.c — the durable write path: batches, idempotency, atomic
- * batches, restart equality (snapshot + replay and replay alone), a
+ * batches, restart equality (snapshot + replay and replay alone), writes
+ * going on while a snapshot's file is written, a
  * damaged snapshot or one of format version 1 falling back to the log, extension
  * records, the observer.
  */
@@ -15,6 +16,10 @@
 #include "state/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +194,126 @@ static void state_after_restart_equals_state_before(void **st) {
   free(before);
   free(after);
   free(replayed);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
+/* A snapshot holds writes up only while it makes the state's image in
+ * memory. Where its temp file goes the test puts a FIFO: the snapshot's
+ * open() returns when the test opens the other end, and its writes block
+ * once the pipe is full. A write done then completes, and the image read
+ * from the pipe is the state as it stood before that write. */
+typedef struct {
+  lt_store_t *s;
+  int rc;
+} snap_arg_t;
+
+static void *snapshotter(void *p) {
+  snap_arg_t *a = p;
+  a->rc = lt_store_snapshot(a->s);
+  return NULL;
+}
+
+typedef struct {
+  lt_store_t *s;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done, rc;
+} late_write_t;
+
+static void *late_writer(void *p) {
+  late_write_t *a = p;
+  lt_record_t r = ev("late", "u-late", "v-late", T0);
+  lt_write_result_t res;
+  int rc = lt_store_write(a->s, &r, 1, 0, NULL, NULL, &res);
+  pthread_mutex_lock(&a->mu);
+  a->rc = rc ? rc : res.accepted == 1 ? 0 : -1;
+  a->done = 1;
+  pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+static void writes_go_on_while_a_snapshot_file_is_written(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  char id[32], u[32], it[32];
+  for (int i = 0; i < 6000; i++) { /* an image larger than a pipe holds */
+    snprintf(id, sizeof id, "event-%d", i);
+    snprintf(u, sizeof u, "user-%d", i % 2000);
+    snprintf(it, sizeof it, "item-%d", i % 3000);
+    lt_record_t r = ev(id, u, it, T0 + i * 1000LL);
+    lt_write_result_t res;
+    assert_int_equal(lt_store_write(s, &r, 1, 0, NULL, NULL, &res), 0);
+  }
+  size_t n1;
+  char *before = dump(s, &n1);
+  char fifo[600];
+  snprintf(fifo, sizeof fifo, "%s/snapshots/snapshot.tmp", dir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  snap_arg_t sa = {s, -1};
+  pthread_t snap;
+  pthread_create(&snap, NULL, snapshotter, &sa);
+  int rfd = open(fifo, O_RDONLY); /* returns once the snapshot opened its file */
+  assert_true(rfd >= 0);
+  assert_true(n1 > (size_t)fcntl(rfd, F_GETPIPE_SZ)); /* so it blocks writing it */
+
+  late_write_t lw = {.s = s, .rc = -2};
+  pthread_mutex_init(&lw.mu, NULL);
+  pthread_cond_init(&lw.cv, NULL);
+  pthread_t wth;
+  pthread_create(&wth, NULL, late_writer, &lw);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&lw.mu);
+  while (!lw.done && pthread_cond_timedwait(&lw.cv, &lw.mu, &until) == 0) {
+  }
+  int done = lw.done;
+  pthread_mutex_unlock(&lw.mu);
+  if (!done) fail_msg("a write waited 10 s for a snapshot's file to be written");
+  pthread_join(wth, NULL);
+  assert_int_equal(lw.rc, 0);
+
+  char *img = malloc(n1 + 1);
+  size_t got = 0;
+  ssize_t k;
+  while (got <= n1 && (k = read(rfd, img + got, n1 + 1 - got)) > 0) got += (size_t)k;
+  close(rfd);
+  pthread_join(snap, NULL);
+  assert_int_equal(got, n1);
+  assert_memory_equal(img, before, n1);
+  assert_int_not_equal(sa.rc, 0); /* a FIFO cannot be fsynced */
+  assert_int_equal(access(fifo, F_OK), -1); /* a failed snapshot removes its temp file */
+
+  /* the next one is put in place and covers the late write too */
+  assert_int_equal(lt_store_snapshot(s), 0);
+  lt_store_snapshot_stats_t ss;
+  lt_store_snapshot_stats(s, &ss);
+  assert_int_equal(ss.written, 1);
+  assert_int_equal(ss.failures, 1);
+  assert_true(ss.last_lock_ns > 0 && ss.last_lock_ns <= ss.last_ns);
+  assert_true(ss.last_bytes > n1);
+  assert_int_equal(lt_store_dirty(s), 0);
+  size_t n2, n3;
+  char *now = dump(s, &n2);
+  lt_store_close(s, 0);
+  lt_store_report_t rep;
+  lt_store_opts_t o;
+  lt_store_opts_default(&o);
+  assert_int_equal(lt_store_open(dir, &o, &s, &rep), 0);
+  assert_int_equal(rep.snapshot_loaded, 1);
+  assert_int_equal(rep.replayed, 0);
+  char *reopened = dump(s, &n3);
+  assert_int_equal(n2, n3);
+  assert_memory_equal(now, reopened, n2);
+  lt_store_close(s, 0);
+  pthread_mutex_destroy(&lw.mu);
+  pthread_cond_destroy(&lw.cv);
+  free(img);
+  free(before);
+  free(now);
+  free(reopened);
   lt_test_rmdir(dir);
   free(dir);
 }
@@ -593,6 +718,7 @@ int main(void) {
       cmocka_unit_test(batch_reports_accepted_duplicates_and_rejected),
       cmocka_unit_test(atomic_batch_writes_nothing_when_one_record_is_invalid),
       cmocka_unit_test(state_after_restart_equals_state_before),
+      cmocka_unit_test(writes_go_on_while_a_snapshot_file_is_written),
       cmocka_unit_test(damaged_snapshot_falls_back_to_the_log),
       cmocka_unit_test(a_version_1_snapshot_is_not_trusted_and_the_log_replayed),
       cmocka_unit_test(extension_records_reach_their_owner_live_and_on_replay),
