@@ -618,6 +618,40 @@ static void link_back(struct build *b, uint32_t e, uint32_t i, float d, uint32_t
   item_unlock(b, e);
 }
 
+/* Sets i's level-l list to its selection sel[0..ns) (best first). With
+ * several threads, i can already hold links there: once i is linked on a
+ * level above, another insertion can descend through it and link itself
+ * to i on this level before i's own list is written. Those links are the
+ * only way to the items that made them, so they are kept: the list is the
+ * union, shrunk with the heuristic when over capacity (as link_back does).
+ * Overwriting them instead left ~0.06% of the items unreachable in
+ * 2-thread builds of 1,000 vectors (never found by any search); with one
+ * thread the list is always empty here. */
+static void set_links(struct build *b, uint32_t i, uint32_t l, const cand_t *sel, uint32_t ns) {
+  lt_ann_t *ix = b->ix;
+  const uint32_t maxl = l ? ix->M : ix->M0;
+  uint32_t *ll = links_at(ix, i, l);
+  cand_t tmp[2 * ANN_MAX_LINKS];
+  item_lock(b, i);
+  uint32_t have = ll[0], n = ns;
+  for (uint32_t j = 0; j < ns; j++)
+    tmp[j] = sel[j];
+  for (uint32_t k = 0; k < have; k++) {
+    uint32_t id = ll[1 + k], dup = 0;
+    for (uint32_t j = 0; j < ns && !dup; j++)
+      dup = sel[j].id == id;
+    if (!dup) tmp[n++] = (cand_t){qdist(ix, vec_of(ix, i), id), id};
+  }
+  if (n > maxl) {
+    qsort(tmp, n, sizeof *tmp, cand_cmp);
+    n = select_heuristic(ix, tmp, n, maxl);
+  }
+  for (uint32_t j = 0; j < n; j++)
+    ll[1 + j] = tmp[j].id;
+  ll[0] = n;
+  item_unlock(b, i);
+}
+
 /* Inserts item i (the paper's INSERT) into the graph built so far. */
 static int insert(struct build *b, struct scratch *s, uint32_t i) {
   lt_ann_t *ix = b->ix;
@@ -649,12 +683,7 @@ static int insert(struct build *b, struct scratch *s, uint32_t i) {
     epd = s->sel[0].d;
     uint32_t ns = select_heuristic(ix, s->sel, nr, l ? ix->M : ix->M0);
 
-    uint32_t *ll = links_at(ix, i, l);
-    item_lock(b, i);
-    for (uint32_t j = 0; j < ns; j++)
-      ll[1 + j] = s->sel[j].id;
-    ll[0] = ns;
-    item_unlock(b, i);
+    set_links(b, i, l, s->sel, ns);
     for (uint32_t j = 0; j < ns; j++)
       link_back(b, s->sel[j].id, i, s->sel[j].d, l);
     if (l == 0) break;
