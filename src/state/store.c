@@ -70,7 +70,7 @@ struct lt_store {
   lt_store_opts_t opts;
   pthread_mutex_t wlock; /* stage 1: check, encode, append, apply */
   pthread_mutex_t olock; /* stage 2: the observer (taken before wlock is let go) */
-  pthread_mutex_t snap_lock; /* one snapshot at a time */
+  pthread_mutex_t snap_lock; /* one snapshot at a time; recovery waits for it */
   lt_store_snapshot_stats_t snap; /* atomics */
   lt_buf_t enc;     /* encoded batch (under wlock) */
   const void **recp; /* record pointers into enc */
@@ -570,9 +570,9 @@ int lt_store_sync(lt_store_t *s) {
 }
 
 /* Writes img[0..n) to fd in SNAP_CHUNK pieces, starting each piece's
- * writeback as soon as it is written and waiting for the one before: the
- * disk sees a steady stream instead of the whole file at the fsync, so the
- * log's fsyncs queue behind at most two chunks. */
+ * writeback as soon as it is written and waiting for the one before: at
+ * most two chunks are dirty at a time, and the disk sees a steady stream
+ * instead of the whole file at the fsync. */
 #define SNAP_CHUNK (1u << 20)
 static int write_paced(int fd, const char *img, size_t n) {
   for (size_t off = 0; off < n;) {
@@ -687,12 +687,16 @@ out:
 }
 
 /* Only the image is made under wlock (writes wait for it, reads do not);
- * the log sync and the file's writing and fsync run with writes going on. */
+ * the log sync and the file's writing and fsync run with writes going on.
+ * snap_lock keeps snapshots apart (they share snapshot.tmp) and keeps
+ * lt_store_recover, which reopens the log, from running beside the log
+ * sync here (lock order: snap_lock, wlock, olock). */
 int lt_store_snapshot(lt_store_t *s) {
-  pthread_mutex_lock(&s->snap_lock); /* one at a time: they share snapshot.tmp */
+  pthread_mutex_lock(&s->snap_lock);
   uint64_t t0 = lt_mono_ns(), off = 0, covered = 0;
   image_t im = {0};
   pthread_mutex_lock(&s->wlock);
+  uint64_t held = lt_mono_ns();
   int rc = LT_EREADONLY;
   if (!s->failed) {
     rc = image_make(s->st, s->snap.last_bytes, &im);
@@ -713,7 +717,7 @@ int lt_store_snapshot(lt_store_t *s) {
   lt_store_snapshot_stats_t *st = &s->snap;
   __atomic_add_fetch(rc ? &st->failures : &st->written, 1, __ATOMIC_RELAXED);
   if (!rc) {
-    __atomic_store_n(&st->last_lock_ns, t1 - t0, __ATOMIC_RELAXED);
+    __atomic_store_n(&st->last_lock_ns, t1 - held, __ATOMIC_RELAXED);
     __atomic_store_n(&st->last_ns, lt_mono_ns() - t0, __ATOMIC_RELAXED);
     __atomic_store_n(&st->last_bytes, (uint64_t)im.len, __ATOMIC_RELAXED);
   }
@@ -753,6 +757,7 @@ int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep) {
   lt_log_recovery_t local;
   if (!rep) rep = &local;
   memset(rep, 0, sizeof *rep);
+  pthread_mutex_lock(&s->snap_lock); /* no snapshot syncing the log (lt_store_snapshot) */
   pthread_mutex_lock(&s->wlock);
   drain(s);
   int rc = LT_OK;
@@ -772,6 +777,7 @@ int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep) {
   pthread_mutex_unlock(&s->olock);
 out:
   pthread_mutex_unlock(&s->wlock);
+  pthread_mutex_unlock(&s->snap_lock);
   return rc;
 }
 

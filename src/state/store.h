@@ -111,7 +111,7 @@ void lt_store_snapshot_stats(const lt_store_t *s, lt_store_snapshot_stats_t *out
  * that reached the file are dropped, so memory and log agree and a restart
  * gives the same state; a retried batch is written as new. Then writes are
  * accepted again. Blocks writers while it runs (a full verification of
- * the log, as an open does). rep (may be NULL) gets the log's report.
+ * the log, as an open does); waits for a snapshot in progress first. rep (may be NULL) gets the log's report.
  * Returns 0 (also when nothing had failed), the reopen's error (the store
  * stays failed: try again later), or LT_ENOMEM when a batch was applied
  * only in part (then only a close and reopen mends the store). */
