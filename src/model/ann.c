@@ -104,6 +104,7 @@
 #include "model/ann.h"
 
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/hash.h"
 
 #include <errno.h>
@@ -1057,21 +1058,6 @@ static uint64_t get64(const unsigned char *p) {
   return v;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n > 0) {
-    ssize_t w = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return lt_err_from_errno(errno);
-    }
-    if (w == 0) return LT_EIO;
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* Reads exactly n bytes; a short file is LT_ECORRUPT. */
 static int read_all(int fd, void *p, size_t n) {
   char *c = p;
@@ -1186,14 +1172,14 @@ int lt_ann_save(const lt_ann_t *ix, const char *path) {
     rc = lt_err_from_errno(errno);
     goto cleanup;
   }
-  if ((rc = write_all(fd, hdr, sizeof hdr))) goto cleanup;
+  if ((rc = lt_write_all(fd, hdr, sizeof hdr))) goto cleanup;
   const void *p;
   size_t len;
   for (int i = 0; section(ix, i, &p, &len); i++) {
-    if ((rc = write_all(fd, p, len))) goto cleanup;
-    if (i == 0 && (rc = write_all(fd, zeros, pad8(len) - len))) goto cleanup;
+    if ((rc = lt_write_all(fd, p, len))) goto cleanup;
+    if (i == 0 && (rc = lt_write_all(fd, zeros, pad8(len) - len))) goto cleanup;
   }
-  if ((rc = write_all(fd, tail, sizeof tail))) goto cleanup;
+  if ((rc = lt_write_all(fd, tail, sizeof tail))) goto cleanup;
   if (fsync(fd) < 0) {
     rc = lt_err_from_errno(errno);
     goto cleanup;

@@ -39,6 +39,7 @@
 #include "model/ials.h"
 
 #include "core/error.h"
+#include "core/fileio.h"
 #include "model/linalg.h"
 
 #include <cblas.h>
@@ -349,19 +350,10 @@ int lt_ials_score(const lt_ials_t *m, const float *x, const uint32_t *items, siz
 
 /* ---- persistence ---- */
 
-static int write_all(int fd, const void *p, size_t n, XXH3_state_t *st) {
-  const char *c = p;
+/* Writes p[0..n) whole, adding it to the checksum st (may be NULL). */
+static int write_hashed(int fd, const void *p, size_t n, XXH3_state_t *st) {
   if (st) XXH3_64bits_update(st, p, n);
-  while (n) {
-    ssize_t w = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return lt_err_from_errno(errno);
-    }
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
+  return lt_write_all(fd, p, n);
 }
 
 static int read_all(int fd, void *p, size_t n) {
@@ -418,11 +410,11 @@ int lt_ials_save(const lt_ials_t *m, const char *path) {
   memcpy(&f[4], &m->alpha, 4);
   memcpy(&f[5], &m->lambda, 4);
   memcpy(hdr + 8, f, sizeof f);
-  if ((rc = write_all(fd, hdr, sizeof hdr, st))) goto cleanup;
-  if ((rc = write_all(fd, m->U, (size_t)m->nusers * m->k * sizeof(float), st))) goto cleanup;
-  if ((rc = write_all(fd, m->V, (size_t)m->nitems * m->k * sizeof(float), st))) goto cleanup;
+  if ((rc = write_hashed(fd, hdr, sizeof hdr, st))) goto cleanup;
+  if ((rc = write_hashed(fd, m->U, (size_t)m->nusers * m->k * sizeof(float), st))) goto cleanup;
+  if ((rc = write_hashed(fd, m->V, (size_t)m->nitems * m->k * sizeof(float), st))) goto cleanup;
   uint64_t sum = XXH3_64bits_digest(st);
-  if ((rc = write_all(fd, &sum, sizeof sum, NULL))) goto cleanup;
+  if ((rc = write_hashed(fd, &sum, sizeof sum, NULL))) goto cleanup;
   if (fsync(fd)) {
     rc = lt_err_from_errno(errno);
     goto cleanup;

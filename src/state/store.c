@@ -49,6 +49,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/hash.h"
 
 #include <dirent.h>
@@ -577,12 +578,8 @@ int lt_store_sync(lt_store_t *s) {
 static int write_paced(int fd, const char *img, size_t n) {
   for (size_t off = 0; off < n;) {
     size_t len = n - off < SNAP_CHUNK ? n - off : SNAP_CHUNK;
-    for (size_t done = 0; done < len;) {
-      ssize_t w = write(fd, img + off + done, len - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return lt_err_from_errno(errno);
-      done += (size_t)w;
-    }
+    int rc = lt_write_all(fd, img + off, len);
+    if (rc) return rc;
     /* advisory: a file system without it still gets the fsync below */
     (void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
     if (off >= SNAP_CHUNK)

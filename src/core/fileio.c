@@ -1,0 +1,25 @@
+/*
+ * fileio.c — see fileio.h. One write(2) takes at most 1 GiB (Linux caps
+ * a write at about 2 GiB anyway), so a larger buffer goes in pieces.
+ */
+#include "core/fileio.h"
+
+#include "core/error.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+int lt_write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n > 0) {
+    ssize_t w = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return lt_err_from_errno(errno);
+    }
+    if (w == 0) return LT_EIO;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
