@@ -14,8 +14,9 @@
  *   2. no lock: wait until the batch is durable per the fsync policy
  *      (concurrent writers share one fsync: group commit);
  *   3. under wlock, when turn == ticket: apply to the state, turn++;
- *   4. under olock (taken before wlock is let go): the observer (the
- *      derived views: feed, stats, ads).
+ *   4. under olock, when obs_turn == ticket (wlock let go): the observer
+ *      (the derived views: feed, stats, ads), obs_turn++. A batch refused
+ *      at stage 2 or 3 passes its observer turn without observing.
  * Invariants:
  *  1. the state (and so every reader and observer) holds exactly the
  *     records below lt_state_applied(), a prefix of the log, each of them
@@ -27,10 +28,18 @@
  *     stages 1 and 3 (lt_store_locked and lt_store_recover wait for that);
  *  3. pending maps the id of each event of a batch between stages 1 and 3
  *     to its ticket; an entry whose ticket is below turn is stale (applied:
- *     the state knows it; or refused: it may be written again).
- * Observers see batches in log order, one at a time, while the next batch
- * is applied (two cores ingest at once). Higher-layer records (ext) and
- * lt_store_locked take both locks, so they see no batch half observed.
+ *     the state knows it; or refused: it may be written again);
+ *  4. obs_turn <= turn: the batches with tickets in [obs_turn, turn) are
+ *     applied (or refused) and not yet through stage 4.
+ * Observers see batches in log order, one at a time, while later batches
+ * are checked and applied: the observer stage is the longest, and no
+ * lock of stages 1 and 3 is held while a batch waits for it (before,
+ * the next batch waited for olock holding wlock, and every batch behind
+ * it waited too). The state an observer reads may therefore be a few
+ * batches ahead of the batch it is given (at most one per writer thread).
+ * A higher-layer record (ext) is applied at its observer turn, so it
+ * comes after every earlier batch's observer and before every later one;
+ * lt_store_locked waits until stages 1 to 4 are empty.
  *
  * Recovery (lt_store_recover): under both locks, with no batch in flight,
  * the log is reopened and cut back to lt_state_applied() — the records of
@@ -70,7 +79,7 @@ struct lt_store {
   lt_state_t *st;
   lt_store_opts_t opts;
   pthread_mutex_t wlock; /* stage 1: check, encode, append, apply */
-  pthread_mutex_t olock; /* stage 2: the observer (taken before wlock is let go) */
+  pthread_mutex_t olock; /* stage 4: the observer */
   pthread_mutex_t snap_lock; /* one snapshot at a time; recovery waits for it */
   lt_store_snapshot_stats_t snap; /* atomics */
   lt_buf_t enc;     /* encoded batch (under wlock) */
@@ -81,6 +90,8 @@ struct lt_store {
   lt_u64map_t pending;   /* event id hash -> ticket (invariant 3; under wlock) */
   pthread_cond_t turn_cv; /* with wlock: turn moved */
   uint64_t next_ticket, turn; /* invariant 2 (under wlock) */
+  pthread_cond_t obs_cv;  /* with olock: obs_turn moved */
+  uint64_t obs_turn;      /* invariant 4 (under olock) */
   uint64_t first_refused;     /* ticket of the first batch refused since recovery, 0 = none */
   lt_store_observer_fn observer;
   void *observer_ctx;
@@ -215,7 +226,8 @@ int lt_store_open(const char *dir, const lt_store_opts_t *opts, lt_store_t **out
   lt_buf_init(&s->enc);
   lt_u64map_init(&s->pending);
   pthread_cond_init(&s->turn_cv, NULL);
-  s->next_ticket = s->turn = 1;
+  pthread_cond_init(&s->obs_cv, NULL);
+  s->next_ticket = s->turn = s->obs_turn = 1;
   if (!(s->dir = strdup(dir)) || !(ldir = path_join(dir, "log")) ||
       !(sdir = path_join(dir, "snapshots")))
     goto fail;
@@ -282,6 +294,7 @@ int lt_store_close(lt_store_t *s, int write_snapshot) {
   pthread_mutex_destroy(&s->olock);
   pthread_mutex_destroy(&s->snap_lock);
   pthread_cond_destroy(&s->turn_cv);
+  pthread_cond_destroy(&s->obs_cv);
   free(s);
   return rc;
 }
@@ -389,6 +402,24 @@ static int wait_and_apply(lt_store_t *s, uint64_t end, uint64_t ticket,
   s->turn++;
   pthread_cond_broadcast(&s->turn_cv);
   return rc;
+}
+
+/* olock held: waits until it is ticket's turn at stage 4. */
+static void wait_obs_turn(lt_store_t *s, uint64_t ticket) {
+  while (s->obs_turn != ticket)
+    pthread_cond_wait(&s->obs_cv, &s->olock);
+}
+
+/* Stage 4 of ticket (no lock held): at its turn, hands recs[0..n) to the
+ * observer (recs NULL: a refused batch, or an ext record already applied
+ * at this turn) and passes the turn. Every ticket comes here once. */
+static void observe_in_turn(lt_store_t *s, uint64_t ticket, const lt_record_t *recs, size_t n) {
+  pthread_mutex_lock(&s->olock);
+  wait_obs_turn(s, ticket);
+  if (recs && s->observer) s->observer(s->observer_ctx, recs, n);
+  s->obs_turn++;
+  pthread_cond_broadcast(&s->obs_cv);
+  pthread_mutex_unlock(&s->olock);
 }
 
 typedef struct batch {
@@ -506,15 +537,14 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
     /* refused: never applied (invariant 1); its ids may be written again */
     pending_forget(s, acc, NULL, m, ticket);
     pthread_mutex_unlock(&s->wlock);
+    observe_in_turn(s, ticket, NULL, 0);
     free(own);
     if (res) *res = r;
     return rc;
   }
   r.accepted = (uint32_t)m;
-  pthread_mutex_lock(&s->olock); /* stage 4, in log order (design note) */
   pthread_mutex_unlock(&s->wlock);
-  if (s->observer) s->observer(s->observer_ctx, acc, m);
-  pthread_mutex_unlock(&s->olock);
+  observe_in_turn(s, ticket, acc, m);
   free(own);
   if (res) *res = r;
   return LT_OK;
@@ -529,13 +559,15 @@ out:
 typedef struct ext_rec {
   const void *p;
   uint32_t len;
-  uint64_t lsn;
+  uint64_t lsn, ticket;
 } ext_rec_t;
 
 static int apply_ext(lt_store_t *s, void *ctx) {
   ext_rec_t *e = ctx;
-  /* the ext callback after every earlier batch's observer */
+  /* at its observer turn: after every earlier batch's observer, before
+   * every later one's (the caller passes the turn) */
   pthread_mutex_lock(&s->olock);
+  wait_obs_turn(s, e->ticket);
   int rc = apply_encoded(s, e->p, e->len, e->lsn);
   pthread_mutex_unlock(&s->olock);
   if (!rc) s->dirty++;
@@ -556,9 +588,10 @@ int lt_store_write_ext(lt_store_t *s, const void *rec, size_t len) {
   }
   pthread_mutex_unlock(&s->wlock);
   if (rc) return rc;
-  ext_rec_t e = {rec, (uint32_t)len, first};
+  ext_rec_t e = {rec, (uint32_t)len, first, ticket};
   rc = wait_and_apply(s, end, ticket, apply_ext, &e);
   pthread_mutex_unlock(&s->wlock);
+  observe_in_turn(s, ticket, NULL, 0);
   return rc;
 }
 
@@ -730,15 +763,6 @@ void lt_store_snapshot_stats(const lt_store_t *s, lt_store_snapshot_stats_t *out
   out->last_bytes = __atomic_load_n(&s->snap.last_bytes, __ATOMIC_RELAXED);
 }
 
-void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx) {
-  pthread_mutex_lock(&s->wlock);
-  pthread_mutex_lock(&s->olock);
-  s->observer = fn;
-  s->observer_ctx = ctx;
-  pthread_mutex_unlock(&s->olock);
-  pthread_mutex_unlock(&s->wlock);
-}
-
 lt_state_t *lt_store_state(lt_store_t *s) { return s->st; }
 lt_log_t *lt_store_log(lt_store_t *s) { return s->log; }
 const char *lt_store_dir(const lt_store_t *s) { return s->dir; }
@@ -750,16 +774,28 @@ static void drain(lt_store_t *s) {
     pthread_cond_wait(&s->turn_cv, &s->wlock);
 }
 
+/* Takes wlock and olock with no batch anywhere in the pipeline: drained,
+ * and every applied batch observed (invariant 4). */
+static void lock_quiet(lt_store_t *s) {
+  pthread_mutex_lock(&s->wlock);
+  drain(s);
+  pthread_mutex_lock(&s->olock);
+  wait_obs_turn(s, s->turn);
+}
+
+static void unlock_quiet(lt_store_t *s) {
+  pthread_mutex_unlock(&s->olock);
+  pthread_mutex_unlock(&s->wlock);
+}
+
 int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep) {
   lt_log_recovery_t local;
   if (!rep) rep = &local;
   memset(rep, 0, sizeof *rep);
   pthread_mutex_lock(&s->snap_lock); /* no snapshot syncing the log (lt_store_snapshot) */
-  pthread_mutex_lock(&s->wlock);
-  drain(s);
+  lock_quiet(s);
   int rc = LT_OK;
   if (!s->failed) goto out;
-  pthread_mutex_lock(&s->olock); /* no observer running */
   if (s->broken) {
     rc = LT_ENOMEM;
     snprintf(rep->message, sizeof rep->message,
@@ -771,9 +807,8 @@ int lt_store_recover(lt_store_t *s, lt_log_recovery_t *rep) {
     if (s->pending.len) memset(s->pending.keys, 0, s->pending.cap * sizeof *s->pending.keys);
     s->pending.len = 0;
   }
-  pthread_mutex_unlock(&s->olock);
 out:
-  pthread_mutex_unlock(&s->wlock);
+  unlock_quiet(s);
   pthread_mutex_unlock(&s->snap_lock);
   return rc;
 }
@@ -783,12 +818,16 @@ uint64_t lt_store_failed_since(const lt_store_t *s) {
 }
 
 void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void *ctx) {
-  pthread_mutex_lock(&s->wlock);
-  drain(s);
-  pthread_mutex_lock(&s->olock); /* no batch applied but not yet observed */
+  lock_quiet(s); /* no batch applied but not yet observed */
   fn(ctx, s->st);
-  pthread_mutex_unlock(&s->olock);
-  pthread_mutex_unlock(&s->wlock);
+  unlock_quiet(s);
+}
+
+void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx) {
+  lock_quiet(s); /* every batch is observed by the observer it was applied under */
+  s->observer = fn;
+  s->observer_ctx = ctx;
+  unlock_quiet(s);
 }
 
 /* ---- lt_store_scan ---------------------------------------------------- */

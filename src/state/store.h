@@ -78,10 +78,10 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
  * appended and applied (duplicates and invalid ones left out): in log
  * order, never two calls at once, before that write returns; not called
  * on replay. Their events carry the dense ids the state gave them
- * (lt_event_t.ids_set: use lt_state_event_ids). The next batch may be
- * applied to the state meanwhile (the observer is the last stage of a
- * pipeline: store.c), so an observer must read the state as any
- * lock-free reader does. Set before writes start. */
+ * (lt_event_t.ids_set: use lt_state_event_ids). Later batches may be
+ * applied to the state meanwhile, a few of them (the observer is the
+ * last stage of a pipeline: store.c), so an observer must read the state
+ * as any lock-free reader does. Set before writes start. */
 typedef void (*lt_store_observer_fn)(void *ctx, const lt_record_t *recs, size_t n);
 void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx);
 

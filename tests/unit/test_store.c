@@ -3,7 +3,7 @@
  * batches, restart equality (snapshot + replay and replay alone), writes
  * going on while a snapshot's file is written, a
  * damaged snapshot or one of format version 1 falling back to the log, extension
- * records, the observer.
+ * records, the observer (and later batches applied while it runs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -713,6 +713,113 @@ static void observers_run_in_log_order_one_batch_at_a_time(void **st) {
   free(dir);
 }
 
+/* An observer that takes long holds up no later batch's check or apply
+ * (store.c, stage 4): while the observer of batch 1 is held, batches 2
+ * and 3 from two other writers are both applied to the state; their
+ * writes return once their own observers ran, in log order. (Until
+ * session 6 the writer of batch 2 waited for the observer holding the
+ * store's writer lock, so batch 3 could not even be checked.) */
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int held, release, calls;
+  char first[3][16]; /* the first event id of each batch observed */
+} slow_obs_t;
+
+static void slow_observe(void *ctx, const lt_record_t *recs, size_t n) {
+  slow_obs_t *o = ctx;
+  pthread_mutex_lock(&o->mu);
+  if (o->calls < 3)
+    snprintf(o->first[o->calls], 16, "%.*s", (int)recs[0].u.ev.id.n, recs[0].u.ev.id.p);
+  if (o->calls++ == 0) {
+    o->held = 1;
+    pthread_cond_broadcast(&o->cv);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20; /* bounded: the test fails rather than hangs */
+    while (!o->release && pthread_cond_timedwait(&o->cv, &o->mu, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&o->mu);
+  (void)n;
+}
+
+typedef struct {
+  lt_store_t *s;
+  const char *id;
+  int rc;
+} one_write_t;
+
+static void *one_writer(void *p) {
+  one_write_t *w = p;
+  lt_record_t r = ev(w->id, "u1", "v1", T0);
+  lt_write_result_t res;
+  w->rc = lt_store_write(w->s, &r, 1, 0, NULL, NULL, &res);
+  if (!w->rc && res.accepted != 1) w->rc = -1;
+  return NULL;
+}
+
+static void later_batches_are_applied_while_an_observer_runs(void **st) {
+  char *dir = lt_test_tmpdir("store");
+  lt_store_t *s = open_store(dir, 0);
+  slow_obs_t o;
+  memset(&o, 0, sizeof o);
+  pthread_mutex_init(&o.mu, NULL);
+  pthread_cond_init(&o.cv, NULL);
+  lt_store_set_observer(s, slow_observe, &o);
+  one_write_t w[3] = {{s, "a1", 0}, {s, "b1", 0}, {s, "c1", 0}};
+  pthread_t th[3];
+  pthread_create(&th[0], NULL, one_writer, &w[0]);
+  pthread_mutex_lock(&o.mu);
+  while (!o.held)
+    pthread_cond_wait(&o.cv, &o.mu);
+  pthread_mutex_unlock(&o.mu);
+  pthread_create(&th[1], NULL, one_writer, &w[1]);
+  pthread_create(&th[2], NULL, one_writer, &w[2]);
+  /* both later batches reach the state while the first observer is held */
+  lt_state_totals_t t = {0};
+  for (int k = 0; k < 1000; k++) {
+    lt_state_totals(lt_store_state(s), &t);
+    if (t.events == 3) break;
+    usleep(10000);
+  }
+  assert_int_equal(t.events, 3);
+  pthread_mutex_lock(&o.mu);
+  assert_int_equal(o.calls, 1); /* the later observers wait their turn */
+  o.release = 1;
+  pthread_cond_broadcast(&o.cv);
+  pthread_mutex_unlock(&o.mu);
+  for (int k = 0; k < 3; k++) {
+    pthread_join(th[k], NULL);
+    assert_int_equal(w[k].rc, 0);
+  }
+  assert_int_equal(o.calls, 3);
+  assert_string_equal(o.first[0], "a1");
+  /* b1 and c1 in the log's order, whichever writer came first */
+  assert_int_equal(lt_log_sync(lt_store_log(s)), 0);
+  char ldir[4200];
+  snprintf(ldir, sizeof ldir, "%s/log", dir);
+  lt_log_reader_t *rd = NULL;
+  assert_int_equal(lt_log_reader_open(ldir, 0, &rd), 0);
+  const void *rp;
+  uint32_t len;
+  uint64_t off;
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(lt_log_reader_next(rd, &rp, &len, &off), 1);
+    lt_record_t r;
+    assert_int_equal(lt_record_decode(rp, len, &r), 0);
+    char id[16];
+    snprintf(id, sizeof id, "%.*s", (int)r.u.ev.id.n, r.u.ev.id.p);
+    assert_string_equal(id, o.first[k]);
+  }
+  lt_log_reader_close(rd);
+  lt_store_close(s, 0);
+  pthread_mutex_destroy(&o.mu);
+  pthread_cond_destroy(&o.cv);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_reports_accepted_duplicates_and_rejected),
@@ -724,6 +831,7 @@ int main(void) {
       cmocka_unit_test(extension_records_reach_their_owner_live_and_on_replay),
       cmocka_unit_test(concurrent_writers_share_fsyncs_and_lose_nothing),
       cmocka_unit_test(observers_run_in_log_order_one_batch_at_a_time),
+      cmocka_unit_test(later_batches_are_applied_while_an_observer_runs),
       cmocka_unit_test(observer_gets_events_with_their_dense_ids),
       cmocka_unit_test(racing_writers_of_one_id_are_accepted_once),
       cmocka_unit_test(refused_batch_is_never_visible_and_recover_resumes_writes),
