@@ -334,7 +334,10 @@ static int fit_pop(const phase_t *p, models_t *m) {
 static int fit_knn(const phase_t *p, uint32_t topn, uint32_t threads, models_t *m) {
   lt_itemcf_opts_t o;
   lt_itemcf_opts_default(&o);
-  o.capacity = topn;
+  /* twice the lists read back: a built table keeps the best partners that
+   * fit its buckets (model/itemcf.h), so with room for 2 x topn the best
+   * topn are all there */
+  o.capacity = 2 * topn;
   o.max_user_items = 0;
   o.threads = threads;
   lt_itemcf_t *cf = NULL;

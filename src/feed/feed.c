@@ -664,18 +664,23 @@ static void cowatch_observe(lt_feed_t *f, const lt_event_t *e, uint32_t user, ui
     (void)lt_cowatch_positive(f->cowatch, user, item); /* ENOMEM: this pair goes uncounted */
 }
 
-/* Counts the co-watch of recs[0..n), in order, loading the window of the
- * user COWATCH_AHEAD events later meanwhile. */
-#define COWATCH_AHEAD 4
+/* Counts the co-watch of recs[0..n), in order. What an event's positive
+ * reads is loaded in three steps meanwhile (lt_cowatch_prefetch): the
+ * user's window four events ahead, the items' records two ahead, their
+ * tables' lines one ahead. */
 static void cowatch_batch(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+  static const size_t ahead[3] = {4, 2, 1};
   for (size_t i = 0; i < n; i++) {
     uint32_t user, item;
-    if (i + COWATCH_AHEAD < n && recs[i + COWATCH_AHEAD].kind == LT_REC_EVENT &&
-        recs[i + COWATCH_AHEAD].u.ev.ids_set)
-      lt_cowatch_prefetch(f->cowatch, recs[i + COWATCH_AHEAD].u.ev.user_id);
+    for (int step = 0; step < 3; step++) {
+      const lt_record_t *r = i + ahead[step] < n ? &recs[i + ahead[step]] : NULL;
+      if (r && r->kind == LT_REC_EVENT && r->u.ev.ids_set)
+        lt_cowatch_prefetch(f->cowatch, r->u.ev.user_id, r->u.ev.item_id, step);
+    }
     if (recs[i].kind == LT_REC_EVENT && !lt_state_event_ids(f->st, &recs[i].u.ev, &user, &item))
       cowatch_observe(f, &recs[i].u.ev, user, item);
   }
+  lt_cowatch_done(f->cowatch);
 }
 
 static void *cowatch_main(void *arg) {
@@ -747,7 +752,6 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     if (e->ts_ms > f->clock_ms) __atomic_store_n(&f->clock_ms, e->ts_ms, __ATOMIC_RELAXED);
     int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);
     lt_ranker_observe(f->ranker, f->st, e, user, item, source);
-    if (f->cowatch && !helper) cowatch_observe(f, e, user, item);
     lt__count(&f->observed, 1);
     switch (e->type) {
     case LT_EV_PLAY:
@@ -763,7 +767,10 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
       break;
     }
   }
-  if (helper) cowatch_wait(f);
+  if (helper)
+    cowatch_wait(f);
+  else if (f->cowatch)
+    cowatch_batch(f, recs, n);
 }
 
 /* ---- metrics ------------------------------------------------------------------ */

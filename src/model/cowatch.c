@@ -40,8 +40,14 @@
  *     old = exchange(cur, new) ; wait until acquiring == 0 ; release(old)
  * (sequentially consistent), so old cannot be freed under a reader that
  * loaded it and is about to take its reference; readers never wait. The
- * writer takes references the same way for each positive, so a
- * generation retired mid-event stays alive until the writer is done.
+ * writer takes references the same way and keeps them from one event to
+ * the next (wgen) until lt_cowatch_done: at each event it compares cur and
+ * next with the generations it holds, and takes a new reference only when
+ * the learner moved one. A generation it holds a reference to cannot be
+ * freed, so its address cannot come back as another one: the same pointer
+ * is the same generation. Per event that is two loads instead of six
+ * atomic read-modify-writes on lines the readers write too; a generation
+ * retired meanwhile stays alive until the writer lets go of it.
  *
  * State changes: lt_cowatch_positive / _negative (writer) change windows
  * and counts; lt_cowatch_begin / _end (learner) move generations.
@@ -68,6 +74,7 @@ struct lt_cowatch {
   uint32_t acquiring; /* atomic */
   uint32_t last_id;   /* learner (and new): the newest id handed out */
   /* writer only */
+  gen_t *wgen[2]; /* its references to cur and next (writer_pin) */
   uint32_t *win;
   uint32_t win_users;
   /* statistics (atomic) */
@@ -158,6 +165,7 @@ int lt_cowatch_new(const lt_cowatch_opts_t *opts, lt_cowatch_t **out) {
 
 void lt_cowatch_free(lt_cowatch_t *cw) {
   if (!cw) return;
+  lt_cowatch_done(cw);
   gen_put(cw->cur);
   gen_put(cw->next);
   free(cw->win);
@@ -237,6 +245,25 @@ static void win_front(lt_cowatch_t *cw, uint32_t *w, int r, uint32_t item) {
   w[1] = item;
 }
 
+/* Makes the writer's references (wgen) those of cur and next now. */
+static void writer_pin(lt_cowatch_t *cw) {
+  gen_t **slot[2] = {&cw->cur, &cw->next};
+  for (int k = 0; k < 2; k++) {
+    if (__atomic_load_n(slot[k], __ATOMIC_ACQUIRE) == cw->wgen[k]) continue;
+    gen_t *g = gen_get(cw, slot[k]);
+    gen_put(cw->wgen[k]);
+    cw->wgen[k] = g;
+  }
+}
+
+void lt_cowatch_done(lt_cowatch_t *cw) {
+  if (!cw) return;
+  for (int k = 0; k < 2; k++) {
+    gen_put(cw->wgen[k]);
+    cw->wgen[k] = NULL;
+  }
+}
+
 int lt_cowatch_positive(lt_cowatch_t *cw, uint32_t user, uint32_t item) {
   if (!cw || user == UINT32_MAX || item == UINT32_MAX) return LT_EINVAL;
   int rc = win_grow(cw, user);
@@ -248,22 +275,26 @@ int lt_cowatch_positive(lt_cowatch_t *cw, uint32_t user, uint32_t item) {
     __atomic_add_fetch(&cw->repeats, 1, __ATOMIC_RELAXED);
     return 0;
   }
-  gen_t *gs[2] = {gen_get(cw, &cw->cur), gen_get(cw, &cw->next)};
+  writer_pin(cw);
   for (int k = 0; k < 2 && !rc; k++)
-    if (gs[k]) rc = lt_itemcf_observe(gs[k]->cf, w + 1, len, item);
-  gen_put(gs[0]);
-  gen_put(gs[1]);
+    if (cw->wgen[k]) rc = lt_itemcf_observe(cw->wgen[k]->cf, w + 1, len, item);
   if (rc) return rc;
   win_front(cw, w, -1, item);
   __atomic_add_fetch(&cw->positives, 1, __ATOMIC_RELAXED);
   return 0;
 }
 
-void lt_cowatch_prefetch(const lt_cowatch_t *cw, uint32_t user) {
+void lt_cowatch_prefetch(lt_cowatch_t *cw, uint32_t user, uint32_t item, int step) {
   if (!cw || user >= cw->win_users) return;
-  const uint32_t *w = cw->win + (size_t)user * (cw->o.window + 1);
-  __builtin_prefetch(w);
-  __builtin_prefetch(w + cw->o.window); /* a window may span two lines */
+  const uint32_t *w = window_of(cw, user);
+  if (step == 0) {
+    __builtin_prefetch(w);
+    __builtin_prefetch(w + cw->o.window); /* a window may span two lines */
+    return;
+  }
+  writer_pin(cw);
+  for (int k = 0; k < 2; k++)
+    if (cw->wgen[k]) lt_itemcf_prefetch(cw->wgen[k]->cf, w + 1, w[0], item, step - 1);
 }
 
 void lt_cowatch_negative(lt_cowatch_t *cw, uint32_t user, uint32_t item) {

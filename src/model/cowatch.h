@@ -11,8 +11,8 @@
  *     decides, see feed.c);
  *   - a positive (u, x) with x not in u's window adds 1 to n_x and to
  *     c(x, j) for each j in the window (model/itemcf.h: at most `capacity`
- *     (N) counters per item, Space-Saving eviction), then x enters the
- *     window (the oldest leaves);
+ *     (N, rounded up to buckets) counters per item, Space-Saving eviction
+ *     in each bucket), then x enters the window (the oldest leaves);
  *   - x already in the window moves to its front and counts nothing: a
  *     replay, or a like after a play, is one user watching one item;
  *   - not_interested takes the item out of the user's window.
@@ -93,10 +93,20 @@ int lt_cowatch_prior(lt_cowatch_t *cw, uint32_t item, uint32_t count);
  * LT_EINVAL (an id of UINT32_MAX) or LT_ENOMEM (what was counted stays). */
 int lt_cowatch_positive(lt_cowatch_t *cw, uint32_t user, uint32_t item);
 
-/* Writer: a hint that an event of user comes soon (a batch's writer calls
- * it a few events ahead): starts loading the user's window, a random
- * read. Changes nothing. */
-void lt_cowatch_prefetch(const lt_cowatch_t *cw, uint32_t user);
+/* Writer: a hint that an event of user on item comes soon, in three steps
+ * called in order a few events apart (feed.c: four, two and one event
+ * ahead): step 0 starts loading the user's window, step 1 the records of
+ * the item and of the window's items, step 2 the lines of their tables
+ * that a positive would read first. Each is a random read otherwise, and
+ * each step needs the one before it in cache. Changes nothing. */
+void lt_cowatch_prefetch(lt_cowatch_t *cw, uint32_t user, uint32_t item, int step);
+
+/* Writer: the end of a run of events (a batch). The writer keeps its
+ * references to the generations from one event to the next (cowatch.c);
+ * this lets go of them, so that one the learner retired is freed now,
+ * not at the writer's next event. */
+void lt_cowatch_done(lt_cowatch_t *cw);
+
 /* Writer: user said not_interested to item: it leaves the user's window. */
 void lt_cowatch_negative(lt_cowatch_t *cw, uint32_t user, uint32_t item);
 

@@ -8,48 +8,69 @@
  *              seq  the item's sequence lock: odd while the writer is
  *                   changing the item;
  *              n    users who watched the item (uint32);
- *              t    the item's table, NULL before its first pair: an
- *                   open-addressing table (linear probing, power-of-two
- *                   slots, load <= 1/2) of 64-bit words, partner id in the
- *                   low half (EMPTY = a free slot) and c_ij in the high
- *                   half; allocated on the first pair, doubling up to
- *                   slots_max = pow2 >= 2 * capacity; its slot count is in
- *                   its own header, so a pointer is all a reader needs;
+ *              t    the item's table, NULL before its first pair: nb
+ *                   buckets (a power of two, doubling from 1 up to nb_max,
+ *                   the least with BE x nb_max >= capacity) of one cache
+ *                   line each; a bucket holds BE (5) counters, each a
+ *                   partner id (EMPTY = free), c_ij and its error (below);
+ *                   partner j lives in bucket mix(j) & (nb - 1), so
+ *                   finding, counting, inserting and evicting j read and
+ *                   write that one line; nb is in the table's own header,
+ *                   so a pointer is all a reader needs;
  *              p    its prior count (itemcf.h: counting on top of a base);
- *              len, lo  (writer only) entries in use, and a count no
- *                   entry is below (lets an eviction stop at the first
- *                   smallest counter instead of scanning every slot; the
- *                   table's `ev` is where the next search starts);
+ *              mask (writer only) nb - 1, so the writer finds a bucket
+ *                   without reading the table's header;
  *   garbage  tables that were replaced by a larger one (a reader may still
  *            be scanning one); freed with the model. Tables double, so
  *            the garbage never outweighs the live tables.
  * Invariants:
- *   1. len <= capacity and len <= cap / 2;
- *   2. every key sits in the probe run starting at its home slot (removal
- *      is by backward shift, so there are no tombstones);
- *   3. no table holds its own item as a key; counts are >= 1 and >= lo;
+ *   1. each key sits in its bucket (mix(key) & (nb - 1)), at most once;
+ *      nb <= nb_max (a batch-built table too: it keeps the partners that
+ *      fit, best first);
+ *   2. a counter is evicted only from a full bucket of a table of nb_max
+ *      buckets;
+ *   3. no table holds its own item as a key; counts are >= 1 and above
+ *      their error;
  *   4. an item's seq is even whenever no change of that item is under way,
- *      and every change of n, t or a slot happens between two increments.
+ *      and every change of n, t or a counter happens between two
+ *      increments.
  * Without evictions the tables are symmetric (c_ij == c_ji); an eviction
  * forgets a pair on one side only, which is why neighbours are read from
  * the queried item's own table.
  *
- * State changes: lt_itemcf_observe bumps counters one pair at a time
- * (count, insert, or Space-Saving eviction when a table is full).
+ * State changes: lt_itemcf_observe bumps counters one pair at a time:
+ * count; insert into a free counter of the bucket; double the table when
+ * the bucket is full and the table is below nb_max; otherwise a
+ * Space-Saving step in the bucket (Metwally et al. 2005): the bucket's
+ * smallest counter gives way, and the newcomer takes its count + 1 and
+ * records the count it inherited as its error (c - error co-watches are
+ * certain, and the similarities use that). Each bucket is so a
+ * Space-Saving summary of the pairs whose partner falls in it: a partner
+ * with more than 1/BE of them is never lost. Why buckets rather than one
+ * open-addressing table with evictions of its smallest counter (until
+ * session 6): with uniformly random partners nearly every bump of a full
+ * table is an eviction, and the search for the smallest, the removal
+ * (backward shift) and the insertion, each with its error, touched about
+ * five lines of a table that is a random read; a bucket is one line.
+ * Counting the bench's uniform events over 100k items, 3M events in, cost
+ * 4.9-5.2 ms per 1000 events that way and 1.5-1.7 ms this way
+ * (bench/cowatch_bench.c; bench/README.md, "Ingest, session 6").
  * lt_itemcf_build counts exactly with a dense per-thread accumulator —
  * for item i, walk its users and their items, O(sum over users of n_u^2)
- * in total — then keeps each item's `capacity` most similar partners.
+ * in total — then keeps each item's `capacity` most similar partners that
+ * fit its buckets (invariant 1: one that finds its bucket full of better
+ * ones is left out).
  *
  * Concurrency: one writer, any number of readers (lt_itemcf_neighbors,
  * lt_itemcf_neighbors_over, lt_itemcf_count), no locks. The writer changes an item inside a
  * sequence-lock section: store seq + 1 (odd), the changes as release
- * stores (a slot is one word, so no single slot is ever torn), store
- * seq + 2 with release. A reader loads seq (acquire), skips an odd value,
- * reads the table pointer, n and the slots with acquire loads, and loads
- * seq again: if it read any value stored inside a later change, the
+ * stores (each word of a counter on its own), store seq + 2 with
+ * release. A reader loads seq (acquire), skips an odd value,
+ * reads the table pointer, n and the counters with acquire loads, and
+ * loads seq again: if it read any value stored inside a later change, the
  * release/acquire pair makes that change's odd seq visible to its second
- * load, so the same even value twice means every slot it read belongs to
- * one state of the item; anything else means the writer was there, and it
+ * load, so the same even value twice means every counter it read belongs
+ * to one state of the item; anything else means the writer was there, and it
  * starts over — at most TRIES times,
  * then it gives up with LT_EBUSY (only possible when the writer is
  * descheduled inside a section). A reader therefore never waits on the
@@ -79,41 +100,49 @@
 #include <string.h>
 
 #define EMPTY UINT32_MAX
-#define S_EMPTY ((uint64_t)EMPTY)
 #define MAX_CAPACITY (1u << 20)
+#define BE 5     /* counters per bucket: a cache line of them */
 #define TRIES 32 /* a reader's attempts at a consistent read of one item */
+
+/* One cache line: BE counters, each word atomic. */
+typedef struct bucket {
+  uint32_t key[BE]; /* partner id, EMPTY = free */
+  uint32_t cnt[BE]; /* c_ij */
+  uint32_t err[BE]; /* the count inherited at an eviction (Space-Saving's error) */
+  uint32_t pad;
+} bucket_t;
+_Static_assert(sizeof(bucket_t) == 64, "a bucket is one cache line");
 
 typedef struct tmem {
   struct tmem *next; /* in the garbage list, once replaced */
-  uint32_t cap;      /* slots: a power of two; written before publication */
-  uint32_t ev;       /* writer only: where the next eviction search starts */
-  uint32_t *e;       /* per slot, the count inherited at an eviction (Space-
-                        Saving's error); NULL until the table's first eviction
-                        (atomic pointer, atomic entries) */
+  uint32_t nb;       /* buckets: a power of two; written before publication */
   uint32_t hi;       /* no count is above it (atomic; lets a reader skip the
                         scan of a table that cannot change its answer) */
-  uint32_t pad;
-  uint64_t s[]; /* key | count << 32 */
+  unsigned char pad[48]; /* the buckets start on a line */
+  bucket_t b[];
 } tmem_t;
+_Static_assert(sizeof(tmem_t) == 64, "the header is one cache line");
 
 typedef struct item {
   uint32_t seq, n; /* atomic (readers) */
   tmem_t *t;       /* atomic pointer */
-  uint32_t len, lo;
-  uint32_t p; /* prior count (lt_itemcf_set_prior); atomic */
+  uint32_t p;      /* prior count (lt_itemcf_set_prior); atomic */
+  uint32_t mask;   /* writer only: t->nb - 1 (0 without a table), so that a
+                      bucket's address needs no load of the table's header */
 } item_t;
 
 struct lt_itemcf {
   lt_chunkvec_t items; /* item_t by id; its len is the model's nitems */
-  uint32_t capacity, slots_max;
+  uint32_t capacity, nb_max;
   float shrink;
   size_t table_bytes; /* live tables and garbage */
   tmem_t *garbage;
 };
 
-static inline uint32_t s_key(uint64_t w) { return (uint32_t)w; }
-static inline uint32_t s_cnt(uint64_t w) { return (uint32_t)(w >> 32); }
-static inline uint64_t s_make(uint32_t key, uint32_t cnt) { return (uint64_t)cnt << 32 | key; }
+/* A counter as a reader saw it. */
+typedef struct ent {
+  uint32_t key, cnt, err;
+} ent_t;
 
 static inline item_t *item_at(const lt_itemcf_t *cf, uint32_t i) { return lt_cv_at(&cf->items, i); }
 
@@ -205,24 +234,29 @@ static void heap_sort_best_first(lt_itemcf_nb_t *h, size_t n) {
 
 static inline uint32_t home(uint32_t key, uint32_t mask) { return (uint32_t)lt_mix64(key) & mask; }
 
-/* Release stores: a reader that sees a slot (or n) written inside a
+/* Release stores: a reader that sees a counter (or n) written inside a
  * change also sees the odd seq that opened it. */
-static inline void slot_set(tmem_t *t, uint32_t i, uint64_t w) {
-  __atomic_store_n(&t->s[i], w, __ATOMIC_RELEASE);
-  if (s_key(w) != EMPTY && s_cnt(w) > t->hi) __atomic_store_n(&t->hi, s_cnt(w), __ATOMIC_RELEASE);
+static inline void ent_set(tmem_t *t, bucket_t *b, int e, uint32_t key, uint32_t cnt,
+                           uint32_t err) {
+  __atomic_store_n(&b->key[e], key, __ATOMIC_RELEASE);
+  __atomic_store_n(&b->cnt[e], cnt, __ATOMIC_RELEASE);
+  __atomic_store_n(&b->err[e], err, __ATOMIC_RELEASE);
+  if (cnt > t->hi) __atomic_store_n(&t->hi, cnt, __ATOMIC_RELEASE);
 }
 
-static inline void err_set(tmem_t *t, uint32_t i, uint32_t e) {
-  if (t->e) __atomic_store_n(&t->e[i], e, __ATOMIC_RELEASE);
+/* Reader side: counter i (bucket i / BE) of a table being read. */
+static inline ent_t r_ent(const tmem_t *t, uint32_t i) {
+  const bucket_t *b = &t->b[i / BE];
+  uint32_t e = i % BE;
+  ent_t v = {__atomic_load_n(&b->key[e], __ATOMIC_ACQUIRE),
+             __atomic_load_n(&b->cnt[e], __ATOMIC_ACQUIRE),
+             __atomic_load_n(&b->err[e], __ATOMIC_ACQUIRE)};
+  return v;
 }
 
-static inline uint32_t err_at(const tmem_t *t, uint32_t i) { return t->e ? t->e[i] : 0; }
-
-/* Reader side: the certain count of slot word w at i (count - error);
- * e is the table's error array as loaded, or NULL. */
-static inline uint32_t r_count(const uint32_t *e, uint32_t i, uint64_t w) {
-  uint32_t c = s_cnt(w), err = e ? __atomic_load_n(&e[i], __ATOMIC_ACQUIRE) : 0;
-  return c > err ? c - err : 0; /* err > c only in a torn read, which is retried */
+/* The certain count of a counter read (count - error). */
+static inline uint32_t r_count(ent_t v) {
+  return v.cnt > v.err ? v.cnt - v.err : 0; /* err >= cnt only in a torn read, which is retried */
 }
 
 /* Opens and closes a change of one item (the sequence lock). */
@@ -230,55 +264,46 @@ static void w_begin(item_t *it) { __atomic_store_n(&it->seq, it->seq + 1, __ATOM
 
 static void w_end(item_t *it) { __atomic_store_n(&it->seq, it->seq + 1, __ATOMIC_RELEASE); }
 
-static size_t tmem_size(uint32_t cap) { return sizeof(tmem_t) + (size_t)cap * sizeof(uint64_t); }
+static size_t tmem_size(uint32_t nb) { return sizeof(tmem_t) + (size_t)nb * sizeof(bucket_t); }
 
-/* An empty table of cap slots (the caller counts its bytes). */
-static tmem_t *tmem_new(uint32_t cap) {
-  tmem_t *t = malloc(tmem_size(cap));
+/* An empty table of nb buckets, counted in the model's bytes. */
+static tmem_t *tmem_new(lt_itemcf_t *cf, uint32_t nb) {
+  tmem_t *t = aligned_alloc(64, tmem_size(nb));
   if (!t) return NULL;
-  t->next = NULL;
-  t->cap = cap;
-  t->ev = 0;
-  t->e = NULL;
-  t->hi = 0;
-  t->pad = 0;
-  for (uint32_t i = 0; i < cap; i++)
-    t->s[i] = S_EMPTY;
+  memset(t, 0, tmem_size(nb));
+  t->nb = nb;
+  for (uint32_t i = 0; i < nb; i++)
+    for (int e = 0; e < BE; e++)
+      t->b[i].key[e] = EMPTY;
+  __atomic_add_fetch(&cf->table_bytes, tmem_size(nb), __ATOMIC_RELAXED);
   return t;
 }
 
-/* Inserts a key known to be absent into t (which has room, invariant 1),
- * with its error (t->e must exist when err > 0). */
-static void tab_put(tmem_t *t, uint32_t key, uint32_t cnt, uint32_t err) {
-  uint32_t mask = t->cap - 1;
-  uint32_t h = home(key, mask);
-  while (s_key(t->s[h]) != EMPTY)
-    h = (h + 1) & mask;
-  slot_set(t, h, s_make(key, cnt));
-  err_set(t, h, err);
-}
-
-static void tmem_free(tmem_t *t) {
-  if (t) free(t->e);
-  free(t);
-}
-
-/* Gives item `it` a table of cap slots with its entries; the old one
- * becomes garbage (a reader may be scanning it). Inside a change of it. */
-static int tab_resize(lt_itemcf_t *cf, item_t *it, uint32_t cap) {
-  tmem_t *nt = tmem_new(cap), *old = it->t;
-  if (!nt) return LT_ENOMEM;
-  __atomic_add_fetch(&cf->table_bytes, tmem_size(cap), __ATOMIC_RELAXED);
-  if (old && old->e) {
-    if (!(nt->e = calloc(cap, sizeof *nt->e))) {
-      free(nt);
-      return LT_ENOMEM;
+/* Puts a key known to be absent into a free counter of its bucket in t;
+ * returns -1 when the bucket is full. */
+static int tab_put(tmem_t *t, uint32_t key, uint32_t cnt, uint32_t err) {
+  bucket_t *b = &t->b[home(key, t->nb - 1)];
+  for (int e = 0; e < BE; e++)
+    if (b->key[e] == EMPTY) {
+      ent_set(t, b, e, key, cnt, err);
+      return 0;
     }
-    __atomic_add_fetch(&cf->table_bytes, (size_t)cap * sizeof *nt->e, __ATOMIC_RELAXED);
-  }
-  for (uint32_t i = 0; old && i < old->cap; i++)
-    if (s_key(old->s[i]) != EMPTY) tab_put(nt, s_key(old->s[i]), s_cnt(old->s[i]), err_at(old, i));
+  return -1;
+}
+
+/* Gives item `it` a table of nb buckets with its counters; the old one
+ * becomes garbage (a reader may be scanning it). Inside a change of it.
+ * A table of half as many buckets always fits: each of its buckets
+ * splits into two. */
+static int tab_resize(lt_itemcf_t *cf, item_t *it, uint32_t nb) {
+  tmem_t *nt = tmem_new(cf, nb), *old = it->t;
+  if (!nt) return LT_ENOMEM;
+  for (uint32_t i = 0; old && i < old->nb; i++)
+    for (int e = 0; e < BE; e++)
+      if (old->b[i].key[e] != EMPTY)
+        (void)tab_put(nt, old->b[i].key[e], old->b[i].cnt[e], old->b[i].err[e]);
   __atomic_store_n(&it->t, nt, __ATOMIC_RELEASE);
+  it->mask = nb - 1;
   if (old) {
     old->next = cf->garbage;
     cf->garbage = old;
@@ -286,80 +311,44 @@ static int tab_resize(lt_itemcf_t *cf, item_t *it, uint32_t cap) {
   return 0;
 }
 
-/* The slot of key in t, or -1. */
-static int64_t tab_find(const tmem_t *t, uint32_t key) {
-  if (!t) return -1;
-  uint32_t mask = t->cap - 1;
-  for (uint32_t h = home(key, mask);; h = (h + 1) & mask) {
-    if (s_key(t->s[h]) == key) return h;
-    if (s_key(t->s[h]) == EMPTY) return -1;
-  }
-}
-
-/* Removes the slot at i by backward shift (invariant 2). */
-static void tab_remove_at(tmem_t *t, uint32_t i) {
-  uint32_t mask = t->cap - 1;
-  for (uint32_t j = (i + 1) & mask; s_key(t->s[j]) != EMPTY; j = (j + 1) & mask) {
-    uint32_t h = home(s_key(t->s[j]), mask);
-    /* the entry at j may move to i unless its home lies cyclically in (i, j] */
-    int stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-    if (!stays) {
-      slot_set(t, i, t->s[j]);
-      err_set(t, i, err_at(t, j));
-      i = j;
-    }
-  }
-  slot_set(t, i, S_EMPTY);
-  err_set(t, i, 0);
-}
-
-/* c(item, key) += 1, with Space-Saving eviction when the table is full.
- * Inside a change of it. */
+/* c(item, key) += 1: count, insert, grow, or the Space-Saving step in the
+ * key's bucket (design note). Inside a change of it. */
 static int tab_bump(lt_itemcf_t *cf, item_t *it, uint32_t key) {
-  tmem_t *t = it->t;
-  int64_t at = tab_find(t, key);
-  if (at >= 0) {
-    uint32_t c = s_cnt(t->s[at]);
-    if (c < UINT32_MAX) slot_set(t, (uint32_t)at, s_make(key, c + 1));
-    return 0;
-  }
-  if (it->len < cf->capacity) {
-    uint32_t cap = t ? t->cap : 0;
-    if ((it->len + 1) * 2 > cap) {
-      uint32_t want = cap ? cap * 2 : 8;
-      if (want > cf->slots_max) want = cf->slots_max;
-      if (want > cap) {
-        int rc = tab_resize(cf, it, want);
-        if (rc) return rc;
+  for (;;) {
+    tmem_t *t = it->t;
+    if (!t) {
+      int rc = tab_resize(cf, it, 1);
+      if (rc) return rc;
+      continue;
+    }
+    bucket_t *b = &t->b[home(key, it->mask)];
+    int free_e = -1, min_e = 0;
+    uint32_t mc = UINT32_MAX;
+    for (int e = 0; e < BE; e++) {
+      uint32_t k = b->key[e];
+      if (k == key) {
+        if (b->cnt[e] < UINT32_MAX) ent_set(t, b, e, key, b->cnt[e] + 1, b->err[e]);
+        return 0;
+      }
+      if (k == EMPTY) {
+        if (free_e < 0) free_e = e;
+      } else if (b->cnt[e] < mc) {
+        mc = b->cnt[e];
+        min_e = e;
       }
     }
-    tab_put(it->t, key, 1, 0);
-    it->len++;
-    it->lo = 1;
+    if (free_e >= 0) {
+      ent_set(t, b, free_e, key, 1, 0);
+      return 0;
+    }
+    if (t->nb < cf->nb_max) {
+      int rc = tab_resize(cf, it, t->nb * 2);
+      if (rc) return rc;
+      continue;
+    }
+    ent_set(t, b, min_e, key, mc < UINT32_MAX ? mc + 1 : mc, mc);
     return 0;
   }
-  /* evict a smallest counter; none is below lo, so the first at lo will
-   * do. The search goes on from where the last one stopped: the counters
-   * at lo are found in one sweep instead of one scan from slot 0 each. */
-  uint32_t mask = t->cap - 1, mi = EMPTY, mc = UINT32_MAX;
-  for (uint32_t k = 0, i = t->ev & mask; k < t->cap && mc > it->lo; k++, i = (i + 1) & mask) {
-    uint64_t w = t->s[i];
-    if (s_key(w) != EMPTY && s_cnt(w) < mc) mc = s_cnt(w), mi = i;
-  }
-  if (!t->e) {
-    uint32_t *e = calloc(t->cap, sizeof *e);
-    if (!e) return LT_ENOMEM;
-    __atomic_add_fetch(&cf->table_bytes, (size_t)t->cap * sizeof *e, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->e, e, __ATOMIC_RELEASE);
-  }
-  it->lo = mc;
-  t->ev = mi + 1;
-  tab_remove_at(t, mi);
-  /* the newcomer inherits the evicted count (so a real heavy hitter that
-   * arrives late can stay) and records it as its error: c - e co-watches
-   * are certain, and the similarities use that */
-  tab_put(t, key, mc < UINT32_MAX ? mc + 1 : mc, mc);
-  return 0;
 }
 
 /* ---- the model ---- */
@@ -380,9 +369,9 @@ int lt_itemcf_new(uint32_t nitems, const lt_itemcf_opts_t *opts, lt_itemcf_t **o
   if (!cf) return LT_ENOMEM;
   cf->capacity = o.capacity;
   cf->shrink = o.shrink;
-  cf->slots_max = 8;
-  while (cf->slots_max < 2 * o.capacity)
-    cf->slots_max *= 2;
+  cf->nb_max = 1;
+  while ((uint64_t)cf->nb_max * BE < o.capacity)
+    cf->nb_max *= 2;
   if ((rc = lt_cv_init(&cf->items, sizeof(item_t))) || (rc = cf_grow(cf, nitems))) {
     lt_itemcf_free(cf);
     return rc;
@@ -395,14 +384,34 @@ void lt_itemcf_free(lt_itemcf_t *cf) {
   if (!cf) return;
   uint32_t n = lt_cv_len(&cf->items);
   for (uint32_t i = 0; i < n; i++)
-    tmem_free(item_at(cf, i)->t);
+    free(item_at(cf, i)->t);
   while (cf->garbage) {
     tmem_t *g = cf->garbage;
     cf->garbage = g->next;
-    tmem_free(g);
+    free(g);
   }
   lt_cv_free(&cf->items);
   free(cf);
+}
+
+void lt_itemcf_prefetch(const lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_t item,
+                        int step) {
+  if (!cf || (n && !recent)) return;
+  uint32_t nitems = lt_cv_len(&cf->items);
+  if (item >= nitems) return;
+  const item_t *a = item_at(cf, item);
+  if (step == 0) {
+    __builtin_prefetch(a);
+    for (size_t j = 0; j < n; j++)
+      if (recent[j] < nitems) __builtin_prefetch(item_at(cf, recent[j]));
+    return;
+  }
+  for (size_t j = 0; j < n; j++) {
+    if (recent[j] >= nitems || recent[j] == item) continue;
+    const item_t *b = item_at(cf, recent[j]);
+    if (a->t) __builtin_prefetch(&a->t->b[home(recent[j], a->mask)]);
+    if (b->t) __builtin_prefetch(&b->t->b[home(item, b->mask)]);
+  }
 }
 
 int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_t new_item) {
@@ -414,30 +423,19 @@ int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_
   }
   int rc = cf_grow(cf, top + 1);
   if (rc) return rc;
-  /* the partners' items and then their tables are random reads: start
-   * them all before they are needed */
-  for (size_t j = 0; j < n; j++)
-    __builtin_prefetch(item_at(cf, recent[j]));
+  /* each bump's bucket is a random read: start them all before the first
+   * is needed (in cache already when the caller prefetched) */
   item_t *a = item_at(cf, new_item);
-  /* a's slots for every partner (and their errors): random lines of one
-   * table, each otherwise a miss in its turn */
-  const tmem_t *ta = a->t;
-  for (size_t j = 0; ta && j < n; j++) {
-    uint32_t h = home(recent[j], ta->cap - 1);
-    __builtin_prefetch(&ta->s[h]);
-    if (ta->e) __builtin_prefetch(&ta->e[h]);
-  }
+  for (size_t j = 0; j < n; j++)
+    if (a->t) __builtin_prefetch(&a->t->b[home(recent[j], a->mask)]);
   w_begin(a);
   if (a->n < UINT32_MAX) __atomic_store_n(&a->n, a->n + 1, __ATOMIC_RELEASE);
   for (size_t j = 0; j < n && !rc; j++)
     if (recent[j] != new_item) rc = tab_bump(cf, a, recent[j]);
   w_end(a);
   for (size_t j = 0; j < n; j++) {
-    const tmem_t *t = item_at(cf, recent[j])->t;
-    if (!t) continue;
-    uint32_t h = home(new_item, t->cap - 1);
-    __builtin_prefetch(&t->s[h]);
-    if (t->e) __builtin_prefetch(&t->e[h]);
+    const item_t *b = item_at(cf, recent[j]);
+    if (b->t) __builtin_prefetch(&b->t->b[home(new_item, b->mask)]);
   }
   for (size_t j = 0; j < n && !rc; j++) {
     if (recent[j] == new_item) continue;
@@ -464,18 +462,17 @@ int lt_itemcf_neighbors(const lt_itemcf_t *cf, uint32_t item, lt_itemcf_nb_t *ou
     nitems = lt_cv_len(&cf->items);
     uint32_t ni = support_of(it);
     const tmem_t *t = __atomic_load_n(&it->t, __ATOMIC_ACQUIRE);
-    const uint32_t *e = t ? __atomic_load_n(&t->e, __ATOMIC_ACQUIRE) : NULL;
     size_t got = 0;
     int torn = 0;
-    for (uint32_t i = 0; t && i < t->cap; i++) {
-      uint64_t w = __atomic_load_n(&t->s[i], __ATOMIC_ACQUIRE);
-      uint32_t j = s_key(w);
+    for (uint32_t i = 0; t && i < t->nb * BE; i++) {
+      ent_t v = r_ent(t, i);
+      uint32_t j = v.key;
       if (j == EMPTY) continue;
       if (j >= nitems) {
         torn = 1;
         break;
       }
-      uint32_t c = r_count(e, i, w);
+      uint32_t c = r_count(v);
       lt_itemcf_nb_t x = {j, pair_sim(c, ni, support_of(item_at(cf, j)), cf->shrink)};
       heap_offer(out, &got, max, x);
     }
@@ -593,15 +590,13 @@ static void raise_listed(const lt_itemcf_t *cf, const over_t *o, size_t k, uint3
   out[p] = x;
 }
 
-/* The slot of key in a table being read (acquire loads), or -1. */
-static int64_t r_find(const tmem_t *t, uint32_t key, uint64_t *w) {
-  uint32_t mask = t->cap - 1;
-  for (uint32_t k = 0, h = home(key, mask); k < t->cap; k++, h = (h + 1) & mask) {
-    *w = __atomic_load_n(&t->s[h], __ATOMIC_ACQUIRE);
-    if (s_key(*w) == key) return h;
-    if (s_key(*w) == EMPTY) return -1;
-  }
-  return -1;
+/* Finds key in a table being read (acquire loads): 1 with its counter in
+ * *v, or 0. */
+static int r_find(const tmem_t *t, uint32_t key, ent_t *v) {
+  uint32_t i = home(key, t->nb - 1) * BE;
+  for (int e = 0; e < BE; e++)
+    if ((*v = r_ent(t, i + e)).key == key) return 1;
+  return 0;
 }
 
 /* The best max of a base list (given best first) scaled by a positive
@@ -635,10 +630,9 @@ static int over_once(const lt_itemcf_t *cf, const item_t *it, const lt_itemcf_nb
   o.pi = __atomic_load_n(&it->p, __ATOMIC_RELAXED);
   o.Ni = support_of(it);
   const tmem_t *t = __atomic_load_n(&it->t, __ATOMIC_ACQUIRE);
-  const uint32_t *e = t ? __atomic_load_n(&t->e, __ATOMIC_ACQUIRE) : NULL;
-  if (t)
-    for (uint32_t i = 0; i < t->cap; i += 8) /* the table's lines, all in flight at once */
-      __builtin_prefetch(&t->s[i]);
+  uint32_t ncnt = t ? t->nb * BE : 0;
+  for (uint32_t i = 0; t && i < t->nb; i++) /* the table's lines, all in flight at once */
+    __builtin_prefetch(&t->b[i]);
   /* a base similarity s_ij stands for s_ij sqrt(p_i p_j) co-watches; with
    * nothing counted for the pair it is worth s_ij sqrt(p_i p_j / (N_i N_j)),
    * taken as s_ij sqrt(p_i / N_i) (p_j / N_j is read only for partners
@@ -647,13 +641,12 @@ static int over_once(const lt_itemcf_t *cf, const item_t *it, const lt_itemcf_nb
   o.scale = o.Ni ? sqrt((double)o.pi / o.Ni) : 1.0;
   size_t n = base_prefix(base, nbase, o.scale, out, max);
   /* listed partners counted since: each looked up in a large table; a
-   * small one (no more slots than twice the list) is cheaper to scan,
+   * small one (no more counters than twice the list) is cheaper to scan,
    * which the loop below does, looking each entry up in the list */
-  int probe = t && t->cap > 2 * nbase;
+  int probe = t && ncnt > 2 * nbase;
   for (size_t k = 0; probe && k < nbase && max; k++) {
-    uint64_t w;
-    int64_t h = r_find(t, base[k].item, &w);
-    if (h >= 0) raise_listed(cf, &o, (size_t)k, r_count(e, (uint32_t)h, w), out, &n, max);
+    ent_t v;
+    if (r_find(t, base[k].item, &v)) raise_listed(cf, &o, (size_t)k, r_count(v), out, &n, max);
   }
   /* the other counted partners, from a scan of the table. One not listed
    * is worth at most ub(m) = m / (sqrt(N_i m) + shrink), m = min(c, N_i)
@@ -665,25 +658,25 @@ static int over_once(const lt_itemcf_t *cf, const item_t *it, const lt_itemcf_nb
   uint32_t bj[BATCH], bc[BATCH], nb = 0, hi = t ? __atomic_load_n(&t->hi, __ATOMIC_ACQUIRE) : 0;
   if (probe && (hi < o.Ni ? hi : o.Ni) < m_min) t = NULL; /* no count can enter */
   if (t && !probe && nbase) over_index(&o);
-  for (uint32_t i = 0; t && i < t->cap && max; i++) {
-    uint64_t w = __atomic_load_n(&t->s[i], __ATOMIC_ACQUIRE);
-    /* one test for most slots, empty ones included (their count is 0) */
-    if (probe && (s_cnt(w) < o.Ni ? s_cnt(w) : o.Ni) < m_min) continue;
-    uint32_t j = s_key(w);
+  for (uint32_t i = 0; t && i < ncnt && max; i++) {
+    ent_t v = r_ent(t, i);
+    /* one test for most counters, free ones included (their count is 0) */
+    if (probe && (v.cnt < o.Ni ? v.cnt : o.Ni) < m_min) continue;
+    uint32_t j = v.key;
     if (j == EMPTY) continue;
     if (j >= nitems) return 1; /* see lt_itemcf_neighbors */
     if (nbase) {
       if (!o.hmask) over_index(&o);
       int64_t k = base_find(&o, j);
       if (k >= 0) { /* listed: raised above when the table was probed */
-        if (!probe) raise_listed(cf, &o, (size_t)k, r_count(e, i, w), out, &n, max);
+        if (!probe) raise_listed(cf, &o, (size_t)k, r_count(v), out, &n, max);
         continue;
       }
-      if ((s_cnt(w) < o.Ni ? s_cnt(w) : o.Ni) < m_min) continue;
+      if ((v.cnt < o.Ni ? v.cnt : o.Ni) < m_min) continue;
     }
     __builtin_prefetch(item_at(cf, j));
     bj[nb] = j;
-    bc[nb++] = r_count(e, i, w);
+    bc[nb++] = r_count(v);
     if (nb == BATCH || n < max) { /* until out is full, every entry goes in at once */
       for (uint32_t q = 0; q < nb; q++)
         offer_counted(cf, &o, bj[q], bc[q], out, &n, max);
@@ -736,6 +729,8 @@ uint32_t lt_itemcf_count(const lt_itemcf_t *cf, uint32_t item) {
 
 uint32_t lt_itemcf_nitems(const lt_itemcf_t *cf) { return cf ? lt_cv_len(&cf->items) : 0; }
 
+uint32_t lt_itemcf_capacity(const lt_itemcf_t *cf) { return cf ? cf->nb_max * BE : 0; }
+
 size_t lt_itemcf_memory(const lt_itemcf_t *cf) {
   if (!cf) return 0;
   /* from the published length, not the writer's chunk count (this may run
@@ -787,20 +782,29 @@ static void *build_worker(void *arg) {
       heap_offer(best, &got, cf->capacity, x);
     }
     if (got) {
-      uint32_t cap = 8;
-      while (cap < 2 * got)
-        cap *= 2;
-      tmem_t *tb = tmem_new(cap);
+      /* best first into the fewest buckets they all fit, at most nb_max
+       * (invariant 1: there, one whose bucket is full is left out) */
+      heap_sort_best_first(best, got);
+      uint32_t nb = 1;
+      while ((uint64_t)nb * BE < got)
+        nb *= 2;
+      tmem_t *tb = NULL;
+      for (;; nb *= 2) {
+        if (!(tb = tmem_new(cf, nb))) break;
+        size_t q = 0;
+        for (; q < got; q++) /* acc is reset below */
+          if (tab_put(tb, best[q].item, acc[best[q].item], 0) && nb < cf->nb_max) break;
+        if (q == got) break;
+        __atomic_sub_fetch(&cf->table_bytes, tmem_size(nb), __ATOMIC_RELAXED);
+        free(tb);
+      }
       if (!tb) {
         atomic_store(&b->err, LT_ENOMEM);
         break;
       }
-      for (size_t q = 0; q < got; q++)
-        tab_put(tb, best[q].item, acc[best[q].item], 0); /* acc is reset below */
       item_t *it = item_at(cf, i);
       it->t = tb; /* no reader yet: the model is published after the build */
-      it->len = (uint32_t)got;
-      __atomic_add_fetch(&cf->table_bytes, tmem_size(cap), __ATOMIC_RELAXED);
+      it->mask = nb - 1;
     }
     for (uint32_t t = 0; t < nt; t++)
       acc[touched[t]] = 0;

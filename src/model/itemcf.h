@@ -22,14 +22,20 @@
  * p = 0, the default) everything above reduces to the plain cosine.
  *
  * Bounded memory: each item keeps at most `capacity` co-occurrence
- * counters. The batch build keeps, per item, the `capacity` partners with
- * the highest similarity (exact counts). When an incremental update meets
- * a full item, it evicts the smallest counter and gives the newcomer that
- * count + 1 (the Space-Saving heavy-hitter rule, Metwally et al. 2005): a
- * partner co-watched in more than a 1/capacity share of the item's pairs
- * is never lost, and kept counts overestimate by at most the evicted count
- * (similarities clamp a count to min(n_i, n_j), which a true count never
- * exceeds).
+ * counters, rounded up to whole buckets (lt_itemcf_capacity: 5 counters
+ * to a bucket, a power of two of buckets; 128 -> 160). A partner has one
+ * bucket, chosen by hash. The batch build keeps, per item, the partners
+ * with the highest similarity (exact counts), at most `capacity`, best
+ * first as long as their buckets have room (a partner whose bucket is
+ * full of better ones is left out). When an incremental update meets a
+ * full bucket in a table of full size, the bucket's smallest counter gives
+ * way and the newcomer takes that count + 1 (the Space-Saving heavy-hitter
+ * rule, Metwally et al. 2005, in each bucket): a partner with more than a
+ * fifth of the pairs that fall in its bucket is never lost (with
+ * uniformly hashed partners, about a 1/capacity share of the item's
+ * pairs), and kept counts overestimate by at most the evicted count
+ * (similarities use the count less that, a number of co-watches that is
+ * certain).
  * Memory is O(nitems * capacity) whatever the number of events.
  *
  * Threads: one writer (lt_itemcf_observe) and any number of readers
@@ -98,6 +104,14 @@ int lt_itemcf_build(const lt_csr_t *ui, const lt_itemcf_opts_t *opts, lt_itemcf_
  * LT_ENOMEM (the model is then unchanged for the pairs not yet counted). */
 int lt_itemcf_observe(lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_t new_item);
 
+/* Writer: a hint that lt_itemcf_observe(cf, recent, n, item) comes soon.
+ * Step 0 starts loading the items' records; step 1, once those have
+ * arrived (a call or so later), the lines of their tables that the
+ * observe's first reads need. Each is a random read otherwise, taken one
+ * after another. Changes nothing; any ids are safe. */
+void lt_itemcf_prefetch(const lt_itemcf_t *cf, const uint32_t *recent, size_t n, uint32_t item,
+                        int step);
+
 /* Writes up to max neighbours of item into out, most similar first (ties:
  * smaller item id first), and their number into *nout. An unknown item or
  * one with no co-watches gives *nout = 0. Cost O(capacity log max).
@@ -134,6 +148,9 @@ uint32_t lt_itemcf_count(const lt_itemcf_t *cf, uint32_t item);
 
 /* Current number of items (ids 0 .. nitems-1). */
 uint32_t lt_itemcf_nitems(const lt_itemcf_t *cf);
+/* The counters an item keeps at most: the capacity option rounded up to
+ * whole buckets (above). */
+uint32_t lt_itemcf_capacity(const lt_itemcf_t *cf);
 
 /* Bytes of heap memory held by the model. */
 size_t lt_itemcf_memory(const lt_itemcf_t *cf);

@@ -105,7 +105,10 @@ static void incremental_observe_equals_batch_build(void **st) {
   h.n = 0;
   lt_itemcf_opts_t o;
   lt_itemcf_opts_default(&o);
-  o.capacity = NI; /* no evictions: counts must agree exactly */
+  /* no evictions, so counts must agree exactly: a capacity of 5 x NI gives
+   * tables of 64 buckets (itemcf.h), and items 0..59 hash to at most 5 in
+   * any of them (were one full, the counts below would differ) */
+  o.capacity = 5 * NI;
   lt_itemcf_t *inc = NULL, *bat = NULL;
   assert_int_equal(lt_itemcf_new(0, &o, &inc), 0); /* grows as items appear */
   for (uint32_t u = 0; u < NU; u++) {
@@ -165,7 +168,8 @@ static void memory_stays_bounded_and_heavy_partners_survive(void **st) {
   lt_itemcf_nb_t nb[16];
   size_t got;
   assert_int_equal(lt_itemcf_neighbors(cf, 0, nb, 16, &got), 0);
-  assert_true(got <= 8);
+  assert_int_equal(lt_itemcf_capacity(cf), 10); /* 8, rounded up to two buckets */
+  assert_true(got <= 10);
   assert_int_equal(nb[0].item, 1);
   assert_true(lt_itemcf_memory(cf) < mem_after_warmup + 5000 * 200);
   assert_int_equal(lt_itemcf_observe(cf, NULL, 0, UINT32_MAX), LT_EINVAL);
@@ -255,13 +259,17 @@ static void a_read_over_a_base_list_sums_the_counts(void **st) {
   lt_itemcf_free(cf);
 }
 
-/* One writer churns item 0's table (capacity 8) with evictions and
- * backward shifts, while partner 1 takes a third of item 0's pairs, more
- * than the 1/capacity share Space-Saving never evicts: every consistent
- * read of item 0 lists 1, at most 8 partners, no partner twice. A read
- * that mixed two states of the table could miss 1 (moved by a backward
- * shift past the reader) or see a partner twice. */
-enum { CH_CAP = 8, CH_OPS = 200000, CH_READERS = 2 };
+/* One writer churns item 0's table (capacity 8: two buckets of 5) with
+ * evictions and growth, while partner 1 takes a third of item 0's pairs,
+ * half of those in its bucket, more than the fifth Space-Saving never
+ * evicts. The other partners are fresh items, each watched by 4 users and
+ * paired with item 0 once, so each one's certain count is 1 and its
+ * similarity 1 / sqrt(4 n_0). Every consistent read of item 0 lists 1, at
+ * most 10 partners, no partner twice, and no fresh partner above that
+ * similarity. A read that mixed two states of a counter (its partner, count
+ * and error are three stores) could show a newcomer with the count and
+ * error of the counter it replaced, and so a certain count above 1. */
+enum { CH_CAP = 8, CH_MAX = 10, CH_OPS = 200000, CH_READERS = 2 };
 
 typedef struct churn {
   lt_itemcf_t *cf;
@@ -271,12 +279,16 @@ typedef struct churn {
 
 static void *churn_writer(void *arg) {
   churn_t *c = arg;
-  uint64_t s = 77;
-  uint32_t zero = 0, one = 1;
+  uint32_t zero = 0, one = 1, fresh = 2;
   for (uint32_t k = 0; k < CH_OPS; k++) {
-    uint32_t x = k % 3 == 0 ? 1 : 2 + (uint32_t)(rng(&s) % 3000);
+    uint32_t x = 1;
+    if (k % 3) {
+      x = fresh++;
+      for (int u = 0; u < 3; u++)
+        lt_itemcf_observe(c->cf, NULL, 0, x);
+    }
     if (lt_itemcf_observe(c->cf, &zero, 1, x)) __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
-    if (k % 7 == 0) lt_itemcf_observe(c->cf, &one, 1, 2 + (uint32_t)(rng(&s) % 3000));
+    if (k % 7 == 0) lt_itemcf_observe(c->cf, &one, 1, fresh++);
     if (k % 5 == 0) lt_itemcf_observe(c->cf, NULL, 0, 0);
   }
   __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
@@ -289,6 +301,7 @@ static void *churn_reader(void *arg) {
   uint64_t s = (uint64_t)(uintptr_t)&nb;
   while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
     uint32_t item = rng(&s) % 4 ? 0 : (uint32_t)(rng(&s) % 3002);
+    double n0 = lt_itemcf_count(c->cf, 0); /* n_0 only grows: a bound */
     size_t got = 0;
     int rc = rng(&s) % 2 ? lt_itemcf_neighbors(c->cf, item, nb, 4 * CH_CAP, &got)
                          : lt_itemcf_neighbors_over(c->cf, item, NULL, 0, nb, 4 * CH_CAP, &got);
@@ -297,7 +310,7 @@ static void *churn_reader(void *arg) {
       __atomic_add_fetch(&c->busy, 1, __ATOMIC_RELAXED);
       continue;
     }
-    int ok = rc == 0 && got <= CH_CAP, has1 = 0;
+    int ok = rc == 0 && got <= CH_MAX, has1 = 0;
     for (size_t a = 0; a < got; a++) {
       has1 |= nb[a].item == 1;
       ok &= nb[a].item != item && nb[a].sim >= 0 && nb[a].sim <= 1;
@@ -305,6 +318,8 @@ static void *churn_reader(void *arg) {
         ok &= nb[a].item != nb[b].item;
     }
     if (item == 0 && got) ok &= has1; /* 1 is item 0's first partner */
+    for (size_t a = 0; item == 0 && a < got; a++)
+      if (nb[a].item != 1) ok &= nb[a].sim <= 1.0001 / sqrt(4 * n0);
     if (!ok) __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
     uint64_t m = __atomic_load_n(&c->max, __ATOMIC_RELAXED);
     if (got > m) __atomic_store_n(&c->max, got, __ATOMIC_RELAXED); /* readers race: a hint */
@@ -330,13 +345,14 @@ static void readers_never_see_a_torn_list_while_the_writer_counts(void **st) {
     pthread_join(r[k], NULL);
   assert_int_equal(c.bad, 0);
   assert_true(c.reads > c.busy); /* most reads succeed */
-  assert_true(c.max <= CH_CAP);
+  assert_int_equal(lt_itemcf_capacity(c.cf), CH_MAX);
+  assert_true(c.max <= CH_MAX);
   /* every item's list is within the capacity once the writer is done */
   lt_itemcf_nb_t nb[4 * CH_CAP];
   size_t got;
   for (uint32_t i = 0; i < lt_itemcf_nitems(c.cf); i++) {
     assert_int_equal(lt_itemcf_neighbors(c.cf, i, nb, 4 * CH_CAP, &got), 0);
-    assert_true(got <= CH_CAP);
+    assert_true(got <= CH_MAX);
   }
   lt_itemcf_free(c.cf);
 }
