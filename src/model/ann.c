@@ -1132,27 +1132,6 @@ static uint64_t file_hash(const lt_ann_t *ix, const unsigned char *hdr) {
   return h;
 }
 
-static int fsync_dir_of(const char *path) {
-  char *dir = strdup(path);
-  if (!dir) return LT_ENOMEM;
-  char *slash = strrchr(dir, '/');
-  if (!slash)
-    strcpy(dir, ".");
-  else if (slash == dir)
-    dir[1] = '\0';
-  else
-    *slash = '\0';
-  int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    rc = lt_err_from_errno(errno);
-  else {
-    if (fsync(fd) < 0 && errno != EINVAL) rc = lt_err_from_errno(errno);
-    close(fd);
-  }
-  free(dir);
-  return rc;
-}
-
 int lt_ann_save(const lt_ann_t *ix, const char *path) {
   static const unsigned char zeros[8];
   unsigned char hdr[ANN_HDR], tail[8];
@@ -1194,7 +1173,7 @@ int lt_ann_save(const lt_ann_t *ix, const char *path) {
     rc = lt_err_from_errno(errno);
     goto cleanup;
   }
-  rc = fsync_dir_of(path);
+  rc = lt_fsync_parent(path);
 
 cleanup:
   if (fd >= 0) close(fd);

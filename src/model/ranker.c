@@ -56,6 +56,7 @@
 #include "model/ranker.h"
 
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/hash.h"
 
 #include <errno.h>
@@ -681,26 +682,6 @@ static void wr_f32(wr_t *w, float v) {
   wr_u32(w, u);
 }
 
-static int fsync_dir_of(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  size_t n = slash ? (size_t)(slash - path) : 0;
-  if (n >= sizeof dir) return LT_EINVAL;
-  if (!slash)
-    strcpy(dir, ".");
-  else if (n == 0)
-    strcpy(dir, "/");
-  else {
-    memcpy(dir, path, n);
-    dir[n] = 0;
-  }
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return lt_err_from_errno(errno);
-  int rc = fsync(fd) ? lt_err_from_errno(errno) : 0;
-  close(fd);
-  return rc;
-}
-
 int lt_ranker_save(const lt_ranker_t *r, const char *path) {
   if (!r || !path || strlen(path) > 4000) return LT_EINVAL;
   char tmp[4096 + 32];
@@ -763,7 +744,7 @@ int lt_ranker_save(const lt_ranker_t *r, const char *path) {
     rc = lt_err_from_errno(errno);
     goto cleanup;
   }
-  rc = fsync_dir_of(path);
+  rc = lt_fsync_parent(path);
 cleanup:
   if (w->fd >= 0) close(w->fd);
   if (rc) unlink(tmp);

@@ -118,14 +118,6 @@ static char *path_join(const char *a, const char *b) {
   return p;
 }
 
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return lt_err_from_errno(errno);
-  int rc = fsync(fd) ? lt_err_from_errno(errno) : LT_OK;
-  close(fd);
-  return rc;
-}
-
 /* Snapshot offsets found in DIR/snapshots, newest first. */
 static size_t list_snapshots(const char *sdir, uint64_t *offs, size_t max) {
   DIR *d = opendir(sdir);
@@ -698,7 +690,7 @@ static int write_snapshot_file(lt_store_t *s, uint64_t off, const char *img, siz
     rc = lt_err_from_errno(errno);
     goto out;
   }
-  if ((rc = fsync_dir(sdir))) goto out;
+  if ((rc = lt_fsync_dir(sdir))) goto out;
   uint64_t offs[64];
   size_t k = list_snapshots(sdir, offs, 64);
   for (size_t i = 2; i < k; i++) {

@@ -10,13 +10,16 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/hash.h"
 #include "core/intern.h"
 #include "core/opts.h"
+#include "helpers.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void intern_assigns_dense_ids_in_order_of_first_sight(void **s) {
@@ -325,6 +328,31 @@ static void opts_set_every_type_and_refuse_bad_values(void **state) {
   assert_non_null(strstr(err, "p.n: 1000 is outside [1, 100]"));
 }
 
+/* lt_fsync_dir takes directories only; lt_fsync_parent finds the directory
+ * holding a path (a missing parent fails, so the one it opened is the
+ * parent, not a directory above it). */
+static void fsync_dir_takes_a_directory_and_parent_finds_it(void **state) {
+  char *dir = lt_test_tmpdir("core");
+  char file[4200], missing[4200], deep[4200];
+  snprintf(file, sizeof file, "%s/f", dir);
+  snprintf(missing, sizeof missing, "%s/none", dir);
+  snprintf(deep, sizeof deep, "%s/none/f", dir);
+  FILE *f = fopen(file, "w");
+  assert_non_null(f);
+  fclose(f);
+  assert_int_equal(lt_fsync_dir(dir), 0);
+  assert_int_not_equal(lt_fsync_dir(file), 0);    /* not a directory */
+  assert_int_not_equal(lt_fsync_dir(missing), 0); /* no such directory */
+  assert_int_equal(lt_fsync_parent(file), 0);
+  assert_int_equal(lt_fsync_parent(missing), 0);  /* its parent exists */
+  assert_int_not_equal(lt_fsync_parent(deep), 0); /* its parent does not */
+  assert_int_equal(lt_fsync_parent("no-slash"), 0);       /* "." */
+  assert_int_equal(lt_fsync_parent("/no-such-file"), 0);  /* "/" */
+  lt_test_rmdir(dir);
+  free(dir);
+  (void)state;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(intern_assigns_dense_ids_in_order_of_first_sight),
@@ -338,6 +366,7 @@ int main(void) {
       cmocka_unit_test(error_codes_have_text),
       cmocka_unit_test(decimal_writers_match_printf),
       cmocka_unit_test(opts_set_every_type_and_refuse_bad_values),
+      cmocka_unit_test(fsync_dir_takes_a_directory_and_parent_finds_it),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
