@@ -52,6 +52,8 @@ static int id_ok(lt_str_t s) {
 
 static int opt_ok(lt_str_t s) { return s.n == 0 || id_ok(s); }
 
+int lt_record_id_ok(lt_str_t s) { return id_ok(s); }
+
 #define FAIL(msg)          \
   do {                     \
     if (why) *why = (msg); \

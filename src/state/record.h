@@ -151,6 +151,11 @@ typedef struct lt_record {
  * in range). Returns 0 or LT_EINVAL with a static reason in *why. */
 int lt_record_check(const lt_record_t *r, const char **why);
 
+/* An id as every record must give it (user, item, creator, tag, group,
+ * product): 1..LT_MAX_STR bytes, no control characters. A snapshot's
+ * names are held to it too (state/snapshot.c). */
+int lt_record_id_ok(lt_str_t s);
+
 /* Appends the encoding of r to out. Returns 0, LT_EINVAL (fails check) or
  * LT_ENOMEM. */
 int lt_record_encode(const lt_record_t *r, lt_buf_t *out);

@@ -324,7 +324,9 @@ static int load_body(lt_state_t *st, lt_rd_t *r) {
       const char *s = lt_rd_str(r, &n, LT_ID_MAX);
       uint32_t id;
       int created;
-      if (r->err || !n) return LT_ECORRUPT;
+      /* a name no record could have made (state.c applies only checked
+       * records): every later record naming it would be refused */
+      if (r->err || !lt_record_id_ok((lt_str_t){s, n})) return LT_ECORRUPT;
       if ((rc = lt_intern_put(st->ns[ns], s, n, &id, &created))) return rc;
       if (!created || id != i) return LT_ECORRUPT; /* duplicate string */
       if ((rc = lt__state_grow(st, (lt_ns_t)ns, id))) return rc;
