@@ -371,26 +371,6 @@ static int read_all(int fd, void *p, size_t n) {
   return 0;
 }
 
-static int fsync_parent(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash) {
-    strcpy(dir, ".");
-  } else if (slash == path) {
-    strcpy(dir, "/");
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n >= sizeof dir) return LT_EINVAL;
-    memcpy(dir, path, n);
-    dir[n] = 0;
-  }
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return lt_err_from_errno(errno);
-  int rc = fsync(fd) ? lt_err_from_errno(errno) : 0;
-  close(fd);
-  return rc;
-}
-
 int lt_ials_save(const lt_ials_t *m, const char *path) {
   if (!m || !path || strlen(path) > 4000) return LT_EINVAL;
   char tmp[4096 + 32];
@@ -429,7 +409,7 @@ int lt_ials_save(const lt_ials_t *m, const char *path) {
     rc = lt_err_from_errno(errno);
     goto cleanup;
   }
-  rc = fsync_parent(path);
+  rc = lt_fsync_parent(path);
 
 cleanup:
   if (fd >= 0) close(fd);

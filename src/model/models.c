@@ -57,6 +57,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/hash.h"
 #include "model/csr.h"
 #include "model/linalg.h"
@@ -599,14 +600,6 @@ fail:
 
 /* ---- files -------------------------------------------------------------------- */
 
-static int fsync_path(const char *path, int dir) {
-  int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return lt_err_from_errno(errno);
-  int rc = fsync(fd) ? lt_err_from_errno(errno) : 0;
-  close(fd);
-  return rc;
-}
-
 /* Writes p[0..n) to path: temp file, fsync, rename (the caller fsyncs the
  * directory). */
 static int write_file(const char *path, const void *p, size_t n) {
@@ -837,13 +830,13 @@ int lt_models_save(const lt_models_t *m, const char *dir, uint32_t keep) {
   lt_store_u64le(man + 48, m->nnz);
   lt_store_u64le(man + 56, lt_hash64(man, 56));
   snprintf(p, sizeof p, "%s/MANIFEST", tmp);
-  if ((rc = write_file(p, man, sizeof man)) || (rc = fsync_path(tmp, 1))) goto fail;
+  if ((rc = write_file(p, man, sizeof man)) || (rc = lt_fsync_dir(tmp))) goto fail;
   remove_dir(final); /* only a rejected (corrupt) directory can be in the way */
   if (rename(tmp, final)) {
     rc = lt_err_from_errno(errno);
     goto fail;
   }
-  if ((rc = fsync_path(dir, 1))) return rc;
+  if ((rc = lt_fsync_dir(dir))) return rc;
   if (keep) {
     uint64_t *vs;
     size_t n;
