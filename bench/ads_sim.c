@@ -186,7 +186,7 @@ static int run(const sim_t *w, int lift, result_t *res) {
     fprintf(stderr, "ads_sim: open: %s\n", lt_strerror(rc));
     return 1;
   }
-  lt_store_set_observer(s, lt_ads_observe, a);
+  lt_store_set_observer(s, lt_ads_observe, NULL, a);
   lt_state_t *st = lt_store_state(s);
   /* the day: 2025-11-28 in Asia/Shanghai */
   const int64_t T0 = 1764259200000LL;

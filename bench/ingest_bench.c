@@ -56,6 +56,11 @@ static double ns_of(clockid_t c) {
 static double proc_ns(void) { return ns_of(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* As cmd_serve.c's observe(), timed. */
+static void prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  observers_t *o = ctx;
+  lt_feed_prepare(o->feed, recs, n);
+}
+
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   observers_t *o = ctx;
   double w0 = ns_of(CLOCK_MONOTONIC), t0 = proc_ns();
@@ -152,7 +157,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ingest_bench: setup: %s\n", lt_strerror(rc));
     goto out;
   }
-  lt_store_set_observer(store, observe, &obs);
+  lt_store_set_observer(store, observe, prepare, &obs);
   static const uint8_t types[6] = {LT_EV_PLAY,       LT_EV_PLAY,       LT_EV_PLAY,
                                    LT_EV_IMPRESSION, LT_EV_IMPRESSION, LT_EV_LIKE};
   int64_t ts = 1764261000000LL;

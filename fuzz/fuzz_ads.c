@@ -47,7 +47,7 @@ static void init(void) {
   so.ext = lt_ads_ext;
   so.ext_ctx = ads;
   if (lt_store_open(tmpl, &so, &store, NULL) || lt_ads_attach(ads, store)) abort();
-  lt_store_set_observer(store, observe, ads);
+  lt_store_set_observer(store, observe, NULL, ads);
   static const char *items[] = {"a0", "a1", "a2", "v1", "v2", "x"};
   for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
     lt_record_t r;

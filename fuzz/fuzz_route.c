@@ -94,6 +94,11 @@ static lt_server_t *srv;
 static unsigned port;
 static uint64_t execs;
 
+static void prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  (void)ctx;
+  lt_feed_prepare(feed, recs, n);
+}
+
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   (void)ctx;
   lt_feed_observe(feed, recs, n);
@@ -314,7 +319,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   }
   if ((rc = lt_store_write(store, r, 64, 0, NULL, NULL, NULL))) die("seed catalog", rc);
   if ((rc = lt_stats_open(store, &stats))) die("stats", rc);
-  lt_store_set_observer(store, observe, NULL);
+  lt_store_set_observer(store, observe, prepare, NULL);
   lt_server_opts_t o;
   lt_server_opts_default(&o);
   o.host = "127.0.0.1";

@@ -110,6 +110,11 @@ typedef struct observers {
   lt_ads_t *ads;
 } observers_t;
 
+static void prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  observers_t *o = ctx;
+  lt_feed_prepare(o->feed, recs, n);
+}
+
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   observers_t *o = ctx;
   lt_feed_observe(o->feed, recs, n);
@@ -297,7 +302,7 @@ int lt_cmd_serve(int argc, char **argv) {
   lt_stats_set_pool_fn(stats, lt_feed_stats_pool, feed); /* reports show the feed's pools */
   /* no write can come before the server starts: the observer takes over
    * exactly where the scan ended */
-  lt_store_set_observer(store, observe, &obs);
+  lt_store_set_observer(store, observe, prepare, &obs);
 
   worker_t w = {.store = store, .feed = feed, .ads = ads, .cfg = &cfg};
   pthread_mutex_init(&w.lock, NULL);

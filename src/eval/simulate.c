@@ -1146,7 +1146,7 @@ static int run_open(run_t *r) {
     if (!fo.request_seed) fo.request_seed = o->seed;
     if (!fo.seed) fo.seed = o->seed;
     if ((rc = lt_feed_new(r->st, &fo, NULL, &r->feed))) return rc;
-    lt_store_set_observer(r->store, observe, r->feed);
+    lt_store_set_observer(r->store, observe, lt_feed_prepare, r->feed);
   }
   /* the starting platform */
   if ((rc = publish(r, 0, w->creators_from[0], 0, w->items_from[0]))) return rc;

@@ -49,6 +49,15 @@
  * a time in the simulator) stay on the calling thread: a hand-over costs
  * a wake-up.
  *
+ * Before the turn. Most of what the ranker spends on an impression or a
+ * play is reading the user's recent history and the item for the
+ * example's features. lt_feed_prepare, the store's prepare function, does
+ * that on the writer's own thread once the batch is applied and before
+ * its observer turn, for many batches at once; lt_feed_observe takes the
+ * block by the records' address (`prep`) and only learns. The features
+ * may then see a few later batches applied, as the observer's may anyway
+ * (store.h).
+ *
  * Invariants:
  *  1. cur is never NULL between lt_feed_new and lt_feed_free, and
  *     f->version / f->trained_at_ms equal cur's once publish returns;
@@ -437,6 +446,7 @@ int lt_feed_new(lt_state_t *st, const lt_feed_opts_t *opts, const char *models_d
   opts_fill(&f->o, opts);
   models_opts(&f->o, &f->mo);
   pthread_mutex_init(&f->train_lock, NULL);
+  pthread_mutex_init(&f->prep_mu, NULL);
   for (uint32_t i = 0; i < LT__HOT_N; i++)
     f->hot[i] = LT_NONE;
   for (uint32_t i = 0; i < LT__NEW_N; i++)
@@ -482,6 +492,14 @@ int lt_feed_save_ranker(lt_feed_t *f) {
   return lt_ranker_save(f->ranker, p);
 }
 
+/* a block of lt_feed_prepare (see "Before the turn") */
+struct lt__prep {
+  struct lt__prep *next;
+  const lt_record_t *recs;
+  size_t n;
+  lt_ranker_x_t x[]; /* x[i] for recs[i]; n == 0: none */
+};
+
 void lt_feed_free(lt_feed_t *f) {
   if (!f) return;
   if (f->cw_started) {
@@ -499,6 +517,12 @@ void lt_feed_free(lt_feed_t *f) {
   lt_cowatch_free(f->cowatch);
   lt__pol_free(f);
   pthread_mutex_destroy(&f->train_lock);
+  while (f->prep) { /* prepared and never observed (a caller that broke the contract) */
+    struct lt__prep *p = f->prep;
+    f->prep = p->next;
+    free(p);
+  }
+  pthread_mutex_destroy(&f->prep_mu);
   free(f->dir);
   free(f);
 }
@@ -732,8 +756,51 @@ static void cowatch_wait(lt_feed_t *f) {
   pthread_mutex_unlock(&f->cw_mu);
 }
 
+/* The ranker features of an event's example are computed beforehand for
+ * the events that may open one (lt_ranker_observe). */
+static int opens_example(const lt_record_t *r) {
+  return r->kind == LT_REC_EVENT && r->u.ev.ids_set &&
+         (r->u.ev.type == LT_EV_IMPRESSION || r->u.ev.type == LT_EV_PLAY);
+}
+
+void lt_feed_prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  lt_feed_t *f = ctx;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    k += opens_example(&recs[i]);
+  if (!f || !k) return;
+  struct lt__prep *p = malloc(sizeof *p + n * sizeof p->x[0]);
+  if (!p) return; /* lt_feed_observe computes them itself */
+  p->recs = recs;
+  p->n = n;
+  for (size_t i = 0; i < n; i++) {
+    const lt_event_t *e = &recs[i].u.ev;
+    p->x[i].n = 0;
+    if (!opens_example(&recs[i])) continue;
+    int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, e->item_id);
+    lt_ranker_example(f->ranker, f->st, e, e->user_id, e->item_id, source, &p->x[i]);
+  }
+  pthread_mutex_lock(&f->prep_mu);
+  p->next = f->prep;
+  f->prep = p;
+  pthread_mutex_unlock(&f->prep_mu);
+}
+
+/* Takes the block lt_feed_prepare made for recs[0..n), or NULL. */
+static struct lt__prep *prepared(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+  pthread_mutex_lock(&f->prep_mu);
+  struct lt__prep **pp = &f->prep;
+  while (*pp && ((*pp)->recs != recs || (*pp)->n != n))
+    pp = &(*pp)->next;
+  struct lt__prep *p = *pp;
+  if (p) *pp = p->next;
+  pthread_mutex_unlock(&f->prep_mu);
+  return p;
+}
+
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
   if (!f || !recs) return;
+  struct lt__prep *prep = prepared(f, recs, n);
   /* the co-watch on the helper, the rest here (design note) */
   int helper = f->cowatch && n >= LT__CW_PARALLEL && cowatch_hand_over(f, recs, n) == 0;
   for (size_t i = 0; i < n; i++) {
@@ -750,8 +817,13 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     if (lt_state_event_ids(f->st, e, &user, &item))
       continue; /* not applied (rejected): nothing to learn */
     if (e->ts_ms > f->clock_ms) __atomic_store_n(&f->clock_ms, e->ts_ms, __ATOMIC_RELAXED);
-    int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);
-    lt_ranker_observe(f->ranker, f->st, e, user, item, source);
+    if (prep && prep->x[i].n) {
+      lt_ranker_observe(f->ranker, f->st, e, user, item, LT_RANKER_NO_SOURCE, &prep->x[i]);
+      lt__count(&f->prepared, 1);
+    } else {
+      int source = lt__feed_served_source(f, e->request_id.p, e->request_id.n, item);
+      lt_ranker_observe(f->ranker, f->st, e, user, item, source, NULL);
+    }
     lt__count(&f->observed, 1);
     switch (e->type) {
     case LT_EV_PLAY:
@@ -771,6 +843,7 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     cowatch_wait(f);
   else if (f->cowatch)
     cowatch_batch(f, recs, n);
+  free(prep);
 }
 
 /* ---- metrics ------------------------------------------------------------------ */
@@ -880,6 +953,12 @@ void lt_feed_metrics(const lt_feed_t *f, FILE *out) {
           "# TYPE laotie_feed_observed_events_total counter\n"
           "laotie_feed_observed_events_total %" PRIu64 "\n",
           lt__load(&f->observed));
+  fprintf(out,
+          "# HELP laotie_feed_prepared_events_total Observed impressions and plays whose ranker "
+          "features were computed before their turn (lt_feed_prepare).\n"
+          "# TYPE laotie_feed_prepared_events_total counter\n"
+          "laotie_feed_prepared_events_total %" PRIu64 "\n",
+          lt__load(&f->prepared));
   lt_cowatch_stats_t cs;
   lt_cowatch_stats(f->cowatch, &cs);
   fprintf(out,

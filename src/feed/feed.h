@@ -294,6 +294,14 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
  * records that were just made durable and applied. Writer path only. */
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n);
 
+/* lt_store_prepare_fn (ctx is the lt_feed_t): computes beforehand, on
+ * the calling thread, what lt_feed_observe of the same recs pointer will
+ * read from the state alone (the ranker features of each impression and
+ * play), so that less of it is left for the serial stage. Any number of
+ * calls may run at once, and alongside lt_feed_observe. Each call must be
+ * followed by lt_feed_observe(f, recs, n) (the store does this). */
+void lt_feed_prepare(void *ctx, const lt_record_t *recs, size_t n);
+
 /* lt_store_observer_fn for lt_store_scan at start (ctx is the lt_feed_t):
  * rebuilds the policy state (seen sets, traffic pools, creator exposure,
  * AIGC share, negative feedback) from the whole log, record by record as

@@ -149,6 +149,10 @@ struct lt_feed {
   const lt_record_t *cw_job;
   size_t cw_n;
   int cw_started, cw_busy, cw_stop;
+  /* lt_feed_prepare's blocks waiting for their lt_feed_observe (under
+   * prep_mu): one per batch in flight, found by its records' address */
+  pthread_mutex_t prep_mu;
+  struct lt__prep *prep;
 
   /* written by requests (any thread), read by lt_feed_observe and
    * lt_feed_annotate: slot = hash(request id, item), word = 32 tag bits |
@@ -169,6 +173,7 @@ struct lt_feed {
   uint64_t items_by_source[LT_SRC__COUNT];
   uint64_t lat_sum_ns, lat_bucket[LT__LAT_BUCKETS]; /* _count: the buckets' sum */
   uint64_t train_runs, train_failures, save_failures, models_rejected, observed;
+  uint64_t prepared; /* observed events whose ranker features lt_feed_prepare computed */
   double train_seconds_last, stage_seconds[LT_MODELS_STAGES]; /* written under train_lock */
   uint64_t train_bucket[LT__TRAIN_BUCKETS]; /* trainings by duration (lt__train_bounds) */
   double train_seconds_sum;                 /* written under train_lock */

@@ -547,8 +547,17 @@ static void expire(lt_ranker_t *r, const lt_state_t *st, int64_t now_ms) {
   }
 }
 
+void lt_ranker_example(const lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
+                       uint32_t item, int source, lt_ranker_x_t *x) {
+  lt_hist_t h[PROFILE_HIST];
+  size_t nh = lt_state_user_history(st, user, h, PROFILE_HIST);
+  lt_ranker_user_t u;
+  lt_ranker_user_init(&u, st, user, h, nh, item);
+  lt_ranker_features(r, st, &u, item, source, ev->position, ev->ts_ms, x);
+}
+
 static pend_t *open_pending(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
-                            uint32_t item, int source, uint64_t key) {
+                            uint32_t item, int source, const lt_ranker_x_t *x, uint64_t key) {
   if (r->count == r->o.pending) {
     close_head(r, st);
     inc64(&r->evicted, 1);
@@ -561,18 +570,15 @@ static pend_t *open_pending(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev
   e->item = item;
   const lt_item_meta_t *m = lt_state_item(st, item);
   e->duration_ms = m && m->duration_ms ? m->duration_ms : ev->duration_ms;
-  lt_hist_t h[PROFILE_HIST];
-  size_t nh = lt_state_user_history(st, user, h, PROFILE_HIST);
-  lt_ranker_user_t u;
-  lt_ranker_user_init(&u, st, user, h, nh, item);
-  lt_ranker_features(r, st, &u, item, source, ev->position, ev->ts_ms, &e->x);
+  if (x) e->x = *x;
+  else lt_ranker_example(r, st, ev, user, item, source, &e->x);
   ix_insert(r, key, pos);
   set_count(r, r->count + 1);
   return e;
 }
 
 int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
-                      uint32_t item, int source) {
+                      uint32_t item, int source, const lt_ranker_x_t *x) {
   if (!r || !st || !ev || user == LT_NONE || item == LT_NONE) return LT_EINVAL;
   if (ev->ts_ms > r->clock) {
     r->clock = ev->ts_ms;
@@ -583,13 +589,13 @@ int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint
   pend_t *e = i == IX_EMPTY ? NULL : &r->ring[r->ix[i]];
   switch (ev->type) {
   case LT_EV_IMPRESSION:
-    if (!e) open_pending(r, st, ev, user, item, source, key)->flags |= P_IMP;
+    if (!e) open_pending(r, st, ev, user, item, source, x, key)->flags |= P_IMP;
     break;
   case LT_EV_PLAY: {
     const lt_item_meta_t *m = lt_state_item(st, item);
     uint32_t dur = m && m->duration_ms ? m->duration_ms : ev->duration_ms;
     if (dur) lt_ranker_duration_add(r, dur, ev->watch_ms);
-    if (!e) e = open_pending(r, st, ev, user, item, source, key);
+    if (!e) e = open_pending(r, st, ev, user, item, source, x, key);
     e->flags |= P_PLAY;
     if (ev->watch_ms > e->watch_ms) e->watch_ms = ev->watch_ms;
     if (!e->duration_ms) e->duration_ms = dur;

@@ -41,7 +41,7 @@
  *
  * Typical use:
  *   lt_ranker_t *r; lt_ranker_new(NULL, &r);
- *   lt_ranker_observe(r, st, &rec.u.ev, user, item, LT_RANKER_NO_SOURCE);  // writer
+ *   lt_ranker_observe(r, st, &rec.u.ev, user, item, LT_RANKER_NO_SOURCE, NULL);  // writer
  *   lt_ranker_user_t u; lt_ranker_user_init(&u, st, user, hist, nhist, LT_NONE);
  *   lt_ranker_x_t x; lt_ranker_features(r, st, &u, item, source, pos, now, &x);
  *   float p[LT_RANKER_HEADS]; lt_ranker_predict(r, &x, p);                 // readers
@@ -147,6 +147,15 @@ void lt_ranker_features(const lt_ranker_t *r, const lt_state_t *st, const lt_ran
                         uint32_t item, int source, int32_t position, int64_t now_ms,
                         lt_ranker_x_t *x);
 
+/* The features lt_ranker_observe opens the example of event ev with
+ * (user, item: its dense ids; source as there): the user's recent history
+ * and the item as st has them now. A reader, so the costly part of
+ * observing an impression or a play can be done on another thread before
+ * the event's turn (st is not const: the history copy takes its stripe
+ * lock). */
+void lt_ranker_example(const lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
+                       uint32_t item, int source, lt_ranker_x_t *x);
+
 /* p[h] = the probability of head h's outcome for features x. Lock-free. */
 void lt_ranker_predict(const lt_ranker_t *r, const lt_ranker_x_t *x, float p[LT_RANKER_HEADS]);
 
@@ -167,11 +176,13 @@ int lt_ranker_is_long(const lt_ranker_t *r, uint32_t duration_ms, uint32_t watch
 
 /* Learns from one event record after it was applied to st: user and item
  * are its dense ids, source where the feed put the item (or
- * LT_RANKER_NO_SOURCE). st is only read (its history copy takes the
- * state's stripe lock, hence not const). Events other than impression, play, like, follow,
- * share and not_interested only advance the clock. Returns 0 or LT_EINVAL. */
+ * LT_RANKER_NO_SOURCE). x is the event's lt_ranker_example computed
+ * beforehand, or NULL: computed here when the event opens an example.
+ * st is only read (its history copy takes the state's stripe lock, hence
+ * not const). Events other than impression, play, like, follow, share and
+ * not_interested only advance the clock. Returns 0 or LT_EINVAL. */
 int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
-                      uint32_t item, int source);
+                      uint32_t item, int source, const lt_ranker_x_t *x);
 
 /* Closes every pending example opened before now_ms - window_ms (all of
  * them with now_ms = INT64_MAX) and learns from them. */

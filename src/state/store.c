@@ -14,6 +14,8 @@
  *   2. no lock: wait until the batch is durable per the fsync policy
  *      (concurrent writers share one fsync: group commit);
  *   3. under wlock, when turn == ticket: apply to the state, turn++;
+ *   3b. no lock: the observer's prepare function, if any (what the
+ *      observer would compute from the state alone: many batches at once);
  *   4. under olock, when obs_turn == ticket (wlock let go): the observer
  *      (the derived views: feed, stats, ads), obs_turn++. A batch refused
  *      at stage 2 or 3 passes its observer turn without observing.
@@ -94,6 +96,7 @@ struct lt_store {
   uint64_t obs_turn;      /* invariant 4 (under olock) */
   uint64_t first_refused;     /* ticket of the first batch refused since recovery, 0 = none */
   lt_store_observer_fn observer;
+  lt_store_prepare_fn prepare;
   void *observer_ctx;
   uint64_t dirty;        /* records since the last snapshot */
   int failed;            /* under wlock */
@@ -535,7 +538,10 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
     return rc;
   }
   r.accepted = (uint32_t)m;
+  lt_store_prepare_fn prepare = s->prepare; /* cannot change before this batch is observed */
+  void *pctx = s->observer_ctx;
   pthread_mutex_unlock(&s->wlock);
+  if (prepare) prepare(pctx, acc, m);
   observe_in_turn(s, ticket, acc, m);
   free(own);
   if (res) *res = r;
@@ -815,9 +821,11 @@ void lt_store_locked(lt_store_t *s, void (*fn)(void *ctx, lt_state_t *st), void 
   unlock_quiet(s);
 }
 
-void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx) {
+void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, lt_store_prepare_fn prepare,
+                           void *ctx) {
   lock_quiet(s); /* every batch is observed by the observer it was applied under */
   s->observer = fn;
+  s->prepare = prepare;
   s->observer_ctx = ctx;
   unlock_quiet(s);
 }

@@ -83,7 +83,16 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
  * last stage of a pipeline: store.c), so an observer must read the state
  * as any lock-free reader does. Set before writes start. */
 typedef void (*lt_store_observer_fn)(void *ctx, const lt_record_t *recs, size_t n);
-void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, void *ctx);
+/* The observer's first half (optional): called with the same records and
+ * ctx once the batch is applied, before its observer turn, with no lock
+ * held — so on many writer threads at once, and while the observer has
+ * earlier batches. It may read the state (as a reader) and keep what it
+ * computed for the observer, which is then called with the same recs
+ * pointer; it must not touch what the observer writes. Work moved here
+ * leaves the serial stage. Not called for a batch that is refused. */
+typedef void (*lt_store_prepare_fn)(void *ctx, const lt_record_t *recs, size_t n);
+void lt_store_set_observer(lt_store_t *s, lt_store_observer_fn fn, lt_store_prepare_fn prepare,
+                           void *ctx);
 
 /* Writes one record of a higher layer: kind >= LT_REC_EXT_BASE followed
  * by its own payload. Durable on return; then the ext callback sees it. */

@@ -50,6 +50,11 @@ typedef struct obs {
 } obs_t;
 static obs_t the_obs;
 
+static void prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  obs_t *o = ctx;
+  lt_feed_prepare(o->feed, recs, n);
+}
+
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   obs_t *o = ctx;
   lt_feed_observe(o->feed, recs, n);
@@ -79,7 +84,7 @@ static void start(env_t *e, int with_ads) {
   }
   lt_feed_set_ads(e->feed, e->ads);
   the_obs = (obs_t){e->feed, e->ads};
-  lt_store_set_observer(e->store, observe, &the_obs);
+  lt_store_set_observer(e->store, observe, prepare, &the_obs);
   lt_server_opts_t o;
   lt_server_opts_default(&o);
   o.port = 0;

@@ -87,6 +87,11 @@ typedef struct env {
   int gate_closed, held; /* under gate_lock */
 } env_t;
 
+static void prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  env_t *e = ctx;
+  lt_feed_prepare(e->feed, recs, n);
+}
+
 static void observe(void *ctx, const lt_record_t *recs, size_t n) {
   env_t *e = ctx;
   pthread_mutex_lock(&e->gate_lock);
@@ -120,7 +125,7 @@ static void start(env_t *e) {
   snprintf(mdir, sizeof mdir, "%s/models", e->dir);
   assert_int_equal(lt_feed_new(lt_store_state(e->store), &fo, mdir, &e->feed), 0);
   e->observed = 0;
-  lt_store_set_observer(e->store, observe, e);
+  lt_store_set_observer(e->store, observe, prepare, e);
   lt_server_opts_t o;
   lt_server_opts_default(&o);
   o.host = "127.0.0.1";

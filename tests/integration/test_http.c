@@ -48,7 +48,7 @@ static void start(env_t *e, const char *read_key, uint32_t rate) {
   char mdir[700];
   snprintf(mdir, sizeof mdir, "%s/models", e->dir);
   assert_int_equal(lt_feed_new(lt_store_state(e->store), &fo, mdir, &e->feed), 0);
-  lt_store_set_observer(e->store, observe, e->feed);
+  lt_store_set_observer(e->store, observe, lt_feed_prepare, e->feed);
   lt_server_opts_t o;
   lt_server_opts_default(&o);
   o.port = 0;

@@ -53,7 +53,7 @@ static void env_open(env_t *e, int ignore_snapshots) {
   so.ext_ctx = e->a;
   assert_int_equal(lt_store_open(e->dir, &so, &e->s, NULL), 0);
   assert_int_equal(lt_ads_attach(e->a, e->s), 0);
-  lt_store_set_observer(e->s, lt_ads_observe, e->a);
+  lt_store_set_observer(e->s, lt_ads_observe, NULL, e->a);
 }
 
 static void env_close(env_t *e, int snapshot) {

@@ -820,6 +820,81 @@ static void observed_impressions_train_the_ranker_and_metrics_count(void **state
   lt_state_free(st);
 }
 
+static char *slurp(const char *path, size_t *n) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  char *b = NULL;
+  size_t cap = 0;
+  *n = 0;
+  for (;;) {
+    if (*n == cap && !(b = realloc(b, cap = cap * 2 + 4096))) break;
+    size_t got = fread(b + *n, 1, cap - *n, fp);
+    if (!got) break;
+    *n += got;
+  }
+  fclose(fp);
+  return b;
+}
+
+/* lt_feed_prepare computes an impression's or a play's ranker features
+ * before the observer's turn; observing the batch then must teach the
+ * ranker exactly what observing it alone does (same state here: one
+ * writer), and say how many it took ready-made. */
+static void prepared_features_teach_the_ranker_what_observing_alone_does(void **state) {
+  (void)state;
+  lt_state_t *st = make_state();
+  char *dir = lt_test_tmpdir("feed-prepared");
+  char d1[600], d2[600];
+  snprintf(d1, sizeof d1, "%s/a", dir);
+  snprintf(d2, sizeof d2, "%s/b", dir);
+  lt_feed_t *f1 = make_feed(st, d1), *f2 = make_feed(st, d2);
+  enum { N = 300 };
+  lt_record_t recs[N + 1];
+  char user[N][16], item[N][16];
+  uint32_t opens = 0;
+  static const int types[5] = {LT_EV_IMPRESSION, LT_EV_PLAY, LT_EV_LIKE, LT_EV_IMPRESSION,
+                               LT_EV_PLAY};
+  for (int i = 0; i < N; i++) {
+    snprintf(user[i], sizeof user[i], "u%d", (i * 7) % 50);
+    snprintf(item[i], sizeof item[i], "v%d", (i * 13) % NITEMS);
+    int t = types[i % 5];
+    recs[i] = event(user[i], item[i], t, NOW + i * 1000, t == LT_EV_PLAY ? 1000u * (i % 30) : 0);
+    recs[i].u.ev.position = i % 12;
+    apply(st, &recs[i]);
+    opens += t != LT_EV_LIKE;
+  }
+  lt_feed_prepare(f1, recs, N);
+  lt_feed_observe(f1, recs, N);
+  lt_feed_observe(f2, recs, N);
+  recs[N] = event("u9", "v0", LT_EV_IMPRESSION, NOW + 2 * DAY, 0); /* closes them all */
+  apply(st, &recs[N]);
+  lt_feed_observe(f1, &recs[N], 1);
+  lt_feed_observe(f2, &recs[N], 1);
+  char line[64];
+  snprintf(line, sizeof line, "laotie_feed_prepared_events_total %u\n", opens);
+  assert_true(metrics_has(f1, line));
+  assert_true(metrics_has(f2, "laotie_feed_prepared_events_total 0\n"));
+  assert_false(metrics_has(f1, "laotie_ranker_examples_total 0\n"));
+  assert_int_equal(lt_feed_save_ranker(f1), 0);
+  assert_int_equal(lt_feed_save_ranker(f2), 0);
+  char p1[700], p2[700];
+  snprintf(p1, sizeof p1, "%s/ranker.bin", d1);
+  snprintf(p2, sizeof p2, "%s/ranker.bin", d2);
+  size_t n1 = 0, n2 = 0;
+  char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+  assert_non_null(b1);
+  assert_non_null(b2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(b1, b2, n1);
+  free(b1);
+  free(b2);
+  lt_feed_free(f1);
+  lt_feed_free(f2);
+  lt_state_free(st);
+  lt_test_rmdir(dir);
+  free(dir);
+}
+
 /* The simulator's platform lives in simulated time (2024-03-01 here, like
  * src/eval/simulate.c's T0): the snapshot's fresh list must be taken at the
  * clock the caller serves at, not at the wall clock, or nothing published
@@ -891,6 +966,7 @@ int main(void) {
       cmocka_unit_test(similar_items_skip_the_item_and_deleted_ones),
       cmocka_unit_test(observed_impressions_train_the_ranker_and_metrics_count),
       cmocka_unit_test(the_fresh_list_is_taken_at_the_serving_clock),
+      cmocka_unit_test(prepared_features_teach_the_ranker_what_observing_alone_does),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

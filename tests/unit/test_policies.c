@@ -812,7 +812,7 @@ static void replay_rebuilds_the_policy_state(void **state) {
   o.pool_judge_ms = 1;
   lt_feed_t *f;
   assert_int_equal(lt_feed_new(lt_store_state(s), &o, NULL, &f), 0);
-  lt_store_set_observer(s, observe_cb, f);
+  lt_store_set_observer(s, observe_cb, lt_feed_prepare, f);
   lt_record_t r;
   char id[32], u[32];
   for (int i = 0; i < 6; i++) {

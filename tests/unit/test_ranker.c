@@ -60,7 +60,7 @@ static uint32_t id_of(lt_state_t *st, lt_ns_t ns, const char *s) {
 static void feed(lt_state_t *st, lt_ranker_t *rk, lt_record_t r) {
   assert_int_equal(lt_state_apply(st, &r, 0), 0);
   uint32_t u = id_of(st, LT_NS_USER, r.u.ev.user.p), i = id_of(st, LT_NS_ITEM, r.u.ev.item.p);
-  assert_int_equal(lt_ranker_observe(rk, st, &r.u.ev, u, i, LT_RANKER_NO_SOURCE), 0);
+  assert_int_equal(lt_ranker_observe(rk, st, &r.u.ev, u, i, LT_RANKER_NO_SOURCE, NULL), 0);
 }
 
 static float p_head(lt_ranker_t *rk, lt_state_t *st, const char *item, int head) {

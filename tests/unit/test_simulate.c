@@ -172,7 +172,7 @@ static void remote_mode_drives_a_server_over_http(void **state) {
   fo.ials_iters = 2;
   lt_feed_t *feed;
   assert_int_equal(lt_feed_new(lt_store_state(store), &fo, NULL, &feed), 0);
-  lt_store_set_observer(store, observe, feed);
+  lt_store_set_observer(store, observe, lt_feed_prepare, feed);
   lt_server_opts_t o;
   lt_server_opts_default(&o);
   o.port = 0;

@@ -46,6 +46,11 @@ typedef struct engines {
   lt_ads_t *a;
 } engines_t;
 
+static void live_prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  engines_t *e = ctx;
+  lt_feed_prepare(e->f, recs, n);
+}
+
 static void live_observe(void *ctx, const lt_record_t *recs, size_t n) {
   engines_t *e = ctx;
   lt_feed_observe(e->f, recs, n);
@@ -294,7 +299,7 @@ static void shared_pass_equals_separate_replays_and_the_live_run(void **state) {
   assert_int_equal(lt_feed_new(lt_store_state(s), &fo, NULL, &e.f), 0);
   assert_int_equal(lt_stats_open(s, &e.s), 0);
   assert_int_equal(lt_ads_attach(e.a, s), 0);
-  lt_store_set_observer(s, live_observe, &e);
+  lt_store_set_observer(s, live_observe, live_prepare, &e);
   build_platform(s, e.a);
   describe(s, &e, &live);
   assert_int_equal(lt_store_close(s, 0), 0); /* no snapshot at close: a log tail is left */
@@ -333,7 +338,7 @@ static void shared_pass_equals_separate_replays_and_the_live_run(void **state) {
   assert_same(&sep_feeds, &shared_feeds);
 
   /* the shared pass left the ads engine attached: it takes live writes */
-  lt_store_set_observer(s, live_observe, &b);
+  lt_store_set_observer(s, live_observe, live_prepare, &b);
   campaign(b.a,
            "{\"id\": \"c9\", \"advertiser\": \"adv9\", \"daily_budget_cents\": 900,"
            " \"bid\": {\"type\": \"cpm\", \"amount_cents\": 100}, \"creatives\": [\"it9\"]}",

@@ -544,7 +544,7 @@ static void reports_after_restart_equal_before(void **state) {
   assert_int_equal(lt_store_open(dir, &o, &store, NULL), 0);
   lt_stats_t *live;
   assert_int_equal(lt_stats_open(store, &live), 0);
-  lt_store_set_observer(store, lt_stats_observe, live);
+  lt_store_set_observer(store, lt_stats_observe, NULL, live);
 
   /* a small platform: catalog changes between events, a duplicate id, a
    * batch, users in groups, creators of different ages */

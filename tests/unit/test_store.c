@@ -379,9 +379,14 @@ static void a_version_1_snapshot_is_not_trusted_and_the_log_replayed(void **st) 
 
 typedef struct {
   int calls;
-  size_t records;
+  size_t records, prepared;
   unsigned char last_kind;
 } seen_t;
+
+static void on_prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  (void)recs;
+  __atomic_fetch_add(&((seen_t *)ctx)->prepared, n, __ATOMIC_RELAXED);
+}
 
 static void on_ext(void *ctx, const void *rec, size_t len, uint64_t lsn) {
   seen_t *s = ctx;
@@ -420,7 +425,7 @@ static void observer_gets_events_with_their_dense_ids(void **st) {
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
   ids_seen_t o = {s, 0, 0};
-  lt_store_set_observer(s, on_observe_ids, &o);
+  lt_store_set_observer(s, on_observe_ids, NULL, &o);
   lt_record_t r[4] = {ev("a", "u1", "v1", T0), ev("b", "u2", "v1", T0), ev("c", "u3", "v3", T0),
                       ev("d", "u1", "v4", T0)};
   lt_write_result_t res;
@@ -447,7 +452,7 @@ static void extension_records_reach_their_owner_live_and_on_replay(void **st) {
   o.ext_ctx = &seen;
   lt_store_t *s;
   assert_int_equal(lt_store_open(dir, &o, &s, NULL), 0);
-  lt_store_set_observer(s, on_observe, &seen);
+  lt_store_set_observer(s, on_observe, NULL, &seen);
   unsigned char rec[] = {LT_REC_EXT_BASE + 2, 'x', 'y'};
   assert_int_equal(lt_store_write_ext(s, rec, sizeof rec), 0);
   unsigned char bad[] = {LT_REC_EVENT, 1};
@@ -531,7 +536,7 @@ static void racing_writers_of_one_id_are_accepted_once(void **st) {
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
   seen_t seen = {0};
-  lt_store_set_observer(s, on_observe, &seen);
+  lt_store_set_observer(s, on_observe, NULL, &seen);
   pthread_t th[4];
   same_arg_t args[4];
   for (int t = 0; t < 4; t++) {
@@ -559,16 +564,17 @@ static uint64_t scan_count(lt_store_t *s) {
   return seen.records;
 }
 
-/* A batch whose fsync failed is neither applied nor observed nor scanned;
+/* A batch whose fsync failed is neither applied nor prepared nor observed nor scanned;
  * lt_store_recover cuts its bytes from the log and writes resume; a
  * reopen gives the same state. */
 static void refused_batch_is_never_visible_and_recover_resumes_writes(void **st) {
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
   seen_t seen = {0};
-  lt_store_set_observer(s, on_observe, &seen);
+  lt_store_set_observer(s, on_observe, on_prepare, &seen);
   fill(s, 0, 10);
   lt_state_totals_t t;
+  assert_int_equal(seen.prepared, 10);
   assert_int_equal(lt_store_failed_since(s), 0);
   assert_int_equal(lt_store_recover(s, NULL), 0); /* nothing to do */
   uint64_t end = lt_log_end(lt_store_log(s));
@@ -584,6 +590,7 @@ static void refused_batch_is_never_visible_and_recover_resumes_writes(void **st)
   lt_state_totals(lt_store_state(s), &t);
   assert_int_equal(t.events, 10);
   assert_int_equal(seen.records, 10);
+  assert_int_equal(seen.prepared, 10);
   uint32_t uid;
   assert_int_equal(lt_state_find(lt_store_state(s), LT_NS_USER, "ghost", 5, &uid), LT_ENOTFOUND);
   assert_int_equal(lt_state_event_seen(lt_store_state(s), lt_str_of("r1")), 0);
@@ -598,6 +605,7 @@ static void refused_batch_is_never_visible_and_recover_resumes_writes(void **st)
   assert_int_equal(lt_store_write(s, batch, 3, 0, NULL, NULL, &res), 0);
   assert_int_equal(res.accepted, 3); /* new: the refused bytes were cut */
   assert_int_equal(seen.records, 13);
+  assert_int_equal(seen.prepared, 13);
   assert_int_equal(scan_count(s), 13);
   size_t n1, n2;
   char *before = dump(s, &n1);
@@ -670,7 +678,7 @@ static void observers_run_in_log_order_one_batch_at_a_time(void **st) {
   pipe_t p = {.s = s};
   p.ids = calloc(4000, sizeof *p.ids);
   assert_non_null(p.ids);
-  lt_store_set_observer(s, pipe_observe, &p);
+  lt_store_set_observer(s, pipe_observe, NULL, &p);
   pthread_t chk, th[4];
   writer_arg_t w[4];
   pthread_create(&chk, NULL, pipe_checker, &p);
@@ -718,19 +726,40 @@ static void observers_run_in_log_order_one_batch_at_a_time(void **st) {
  * and 3 from two other writers are both applied to the state; their
  * writes return once their own observers ran, in log order. (Until
  * session 6 the writer of batch 2 waited for the observer holding the
- * store's writer lock, so batch 3 could not even be checked.) */
+ * store's writer lock, so batch 3 could not even be checked.) Their
+ * prepare calls (stage 3b) run meanwhile too, and each observer call gets
+ * the records its prepare call got. */
 typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int held, release, calls;
+  int held, release, calls, prepared, mismatched;
   char first[3][16]; /* the first event id of each batch observed */
+  const lt_record_t *prep_recs[3];
+  char prep_first[3][16];
 } slow_obs_t;
+
+static void slow_prepare(void *ctx, const lt_record_t *recs, size_t n) {
+  slow_obs_t *o = ctx;
+  pthread_mutex_lock(&o->mu);
+  if (o->prepared < 3) {
+    o->prep_recs[o->prepared] = recs;
+    snprintf(o->prep_first[o->prepared], 16, "%.*s", (int)recs[0].u.ev.id.n, recs[0].u.ev.id.p);
+  }
+  o->prepared++;
+  pthread_mutex_unlock(&o->mu);
+  (void)n;
+}
 
 static void slow_observe(void *ctx, const lt_record_t *recs, size_t n) {
   slow_obs_t *o = ctx;
   pthread_mutex_lock(&o->mu);
   if (o->calls < 3)
     snprintf(o->first[o->calls], 16, "%.*s", (int)recs[0].u.ev.id.n, recs[0].u.ev.id.p);
+  int k = 0; /* the prepare call of these records, with the same first id */
+  while (k < 3 && k < o->prepared && o->prep_recs[k] != recs)
+    k++;
+  if (k == 3 || k == o->prepared || strcmp(o->prep_first[k], o->first[o->calls < 3 ? o->calls : 2]))
+    o->mismatched++;
   if (o->calls++ == 0) {
     o->held = 1;
     pthread_cond_broadcast(&o->cv);
@@ -766,7 +795,7 @@ static void later_batches_are_applied_while_an_observer_runs(void **st) {
   memset(&o, 0, sizeof o);
   pthread_mutex_init(&o.mu, NULL);
   pthread_cond_init(&o.cv, NULL);
-  lt_store_set_observer(s, slow_observe, &o);
+  lt_store_set_observer(s, slow_observe, slow_prepare, &o);
   one_write_t w[3] = {{s, "a1", 0}, {s, "b1", 0}, {s, "c1", 0}};
   pthread_t th[3];
   pthread_create(&th[0], NULL, one_writer, &w[0]);
@@ -784,7 +813,15 @@ static void later_batches_are_applied_while_an_observer_runs(void **st) {
     usleep(10000);
   }
   assert_int_equal(t.events, 3);
+  for (int k = 0; k < 1000; k++) { /* and are prepared meanwhile */
+    pthread_mutex_lock(&o.mu);
+    int done = o.prepared == 3;
+    pthread_mutex_unlock(&o.mu);
+    if (done) break;
+    usleep(10000);
+  }
   pthread_mutex_lock(&o.mu);
+  assert_int_equal(o.prepared, 3);
   assert_int_equal(o.calls, 1); /* the later observers wait their turn */
   o.release = 1;
   pthread_cond_broadcast(&o.cv);
@@ -794,6 +831,7 @@ static void later_batches_are_applied_while_an_observer_runs(void **st) {
     assert_int_equal(w[k].rc, 0);
   }
   assert_int_equal(o.calls, 3);
+  assert_int_equal(o.mismatched, 0);
   assert_string_equal(o.first[0], "a1");
   /* b1 and c1 in the log's order, whichever writer came first */
   assert_int_equal(lt_log_sync(lt_store_log(s)), 0);
