@@ -40,14 +40,19 @@
  * write pipeline, so its time per batch bounds ingestion. The co-watch
  * counts and everything else it feeds (policies, ranker, rings) share no
  * data but the state, which both only read, so a batch of at least
- * LT__CW_PARALLEL records is split: a helper thread (cw_th) counts its
- * co-watch, in log order, while the calling thread does the rest, in log
- * order; lt_feed_observe returns once both are done. Every consumer thus
- * sees the same records in the same order as with one thread, and all of
- * a batch is counted when the call returns (as before), but a batch takes
- * max(co-watch, rest) instead of their sum. Smaller batches (one event at
- * a time in the simulator) stay on the calling thread: a hand-over costs
- * a wake-up.
+ * LT__CW_PARALLEL records is split: lt_feed_observe copies what the
+ * co-watch reads of its events (struct lt__cw_ev, into the one of two
+ * buffers the helper is not reading), waits until the helper thread
+ * (cw_th) has counted the batch before, hands it this one and does the
+ * rest itself; it returns without waiting for the helper. Every consumer
+ * thus sees the same records in the same order as with one thread, the
+ * co-watch counts are at most one batch behind the rest (lt_feed_settle
+ * waits for them), and the helper's time leaves the serial stage as long
+ * as it keeps up: a batch takes the rest, plus what the helper runs over.
+ * (Until session 7 lt_feed_observe waited for the helper, and the helper's
+ * wake-up and its count were on the path of every batch.) Smaller batches
+ * (one event at a time in the simulator) are counted on the calling
+ * thread, after the helper's last one: a hand-over costs a wake-up.
  *
  * Before the turn. Most of what the ranker spends on an impression or a
  * play is reading the user's recent history and the item for the
@@ -503,6 +508,7 @@ struct lt__prep {
 void lt_feed_free(lt_feed_t *f) {
   if (!f) return;
   if (f->cw_started) {
+    lt_feed_settle(f);
     pthread_mutex_lock(&f->cw_mu);
     f->cw_stop = 1;
     pthread_cond_broadcast(&f->cw_cv);
@@ -511,6 +517,8 @@ void lt_feed_free(lt_feed_t *f) {
     pthread_mutex_destroy(&f->cw_mu);
     pthread_cond_destroy(&f->cw_cv);
   }
+  free(f->cw_buf[0]);
+  free(f->cw_buf[1]);
   if (f->dir && f->ranker) lt_feed_save_ranker(f);
   lt_ranker_free(f->ranker);
   lt_models_release(f->cur);
@@ -662,7 +670,8 @@ static void ring_push(uint32_t *ring, uint32_t n, uint64_t *head, uint32_t item)
  * applied to the history entry lt_state_apply made of it (the explicit
  * weight, else the watch ratio) — pairs the item with the user's recent
  * positives; not_interested takes it out of them. */
-static void cowatch_observe(lt_feed_t *f, const lt_event_t *e, uint32_t user, uint32_t item) {
+static void cowatch_observe(lt_feed_t *f, const struct lt__cw_ev *e) {
+  uint32_t user = e->user, item = e->item;
   switch (e->type) {
   case LT_EV_NOT_INTERESTED:
     lt_cowatch_negative(f->cowatch, user, item);
@@ -688,23 +697,44 @@ static void cowatch_observe(lt_feed_t *f, const lt_event_t *e, uint32_t user, ui
     (void)lt_cowatch_positive(f->cowatch, user, item); /* ENOMEM: this pair goes uncounted */
 }
 
-/* Counts the co-watch of recs[0..n), in order. What an event's positive
+/* Counts the co-watch of ev[0..n), in order. What an event's positive
  * reads is loaded in three steps meanwhile (lt_cowatch_prefetch): the
  * user's window four events ahead, the items' records two ahead, their
  * tables' lines one ahead. */
-static void cowatch_batch(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+static void cowatch_batch(lt_feed_t *f, const struct lt__cw_ev *ev, size_t n) {
   static const size_t ahead[3] = {4, 2, 1};
   for (size_t i = 0; i < n; i++) {
-    uint32_t user, item;
-    for (int step = 0; step < 3; step++) {
-      const lt_record_t *r = i + ahead[step] < n ? &recs[i + ahead[step]] : NULL;
-      if (r && r->kind == LT_REC_EVENT && r->u.ev.ids_set)
-        lt_cowatch_prefetch(f->cowatch, r->u.ev.user_id, r->u.ev.item_id, step);
-    }
-    if (recs[i].kind == LT_REC_EVENT && !lt_state_event_ids(f->st, &recs[i].u.ev, &user, &item))
-      cowatch_observe(f, &recs[i].u.ev, user, item);
+    for (int step = 0; step < 3; step++)
+      if (i + ahead[step] < n) {
+        const struct lt__cw_ev *e = &ev[i + ahead[step]];
+        lt_cowatch_prefetch(f->cowatch, e->user, e->item, step);
+      }
+    cowatch_observe(f, &ev[i]);
   }
   lt_cowatch_done(f->cowatch);
+}
+
+/* The applied events of recs[0..n) as the co-watch reads them, in
+ * cw_buf[cw_next] (which the helper is not counting); *n_out of them.
+ * NULL when that buffer cannot grow (ENOMEM): the batch goes uncounted. */
+static const struct lt__cw_ev *cowatch_copy(lt_feed_t *f, const lt_record_t *recs, size_t n,
+                                            size_t *n_out) {
+  int k = f->cw_next;
+  if (f->cw_cap[k] < n) {
+    struct lt__cw_ev *p = realloc(f->cw_buf[k], n * sizeof *p);
+    if (!p) return NULL;
+    f->cw_buf[k] = p;
+    f->cw_cap[k] = n;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const lt_event_t *e = &recs[i].u.ev;
+    uint32_t user, item;
+    if (recs[i].kind != LT_REC_EVENT || lt_state_event_ids(f->st, e, &user, &item)) continue;
+    f->cw_buf[k][m++] = (struct lt__cw_ev){user, item, e->watch_ms, e->weight, e->type};
+  }
+  *n_out = m;
+  return f->cw_buf[k];
 }
 
 static void *cowatch_main(void *arg) {
@@ -714,10 +744,10 @@ static void *cowatch_main(void *arg) {
     while (!f->cw_job && !f->cw_stop)
       pthread_cond_wait(&f->cw_cv, &f->cw_mu);
     if (!f->cw_job) break; /* stopped, nothing handed over */
-    const lt_record_t *recs = f->cw_job;
+    const struct lt__cw_ev *ev = f->cw_job;
     size_t n = f->cw_n;
     pthread_mutex_unlock(&f->cw_mu);
-    cowatch_batch(f, recs, n);
+    cowatch_batch(f, ev, n);
     pthread_mutex_lock(&f->cw_mu);
     f->cw_job = NULL;
     f->cw_busy = 0;
@@ -727,9 +757,10 @@ static void *cowatch_main(void *arg) {
   return NULL;
 }
 
-/* Hands recs to the co-watch helper (started on first use). Returns 0 when
- * it took them; otherwise the caller counts them itself. */
-static int cowatch_hand_over(lt_feed_t *f, const lt_record_t *recs, size_t n) {
+/* Hands ev (cw_buf[cw_next]) to the co-watch helper (started on first
+ * use), which must be idle. Returns 0 when it took them (cw_next flips);
+ * otherwise the caller counts them itself. */
+static int cowatch_hand_over(lt_feed_t *f, const struct lt__cw_ev *ev, size_t n) {
   if (!f->cw_started) {
     pthread_mutex_init(&f->cw_mu, NULL);
     pthread_cond_init(&f->cw_cv, NULL);
@@ -741,15 +772,17 @@ static int cowatch_hand_over(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     f->cw_started = 1;
   }
   pthread_mutex_lock(&f->cw_mu);
-  f->cw_job = recs;
+  f->cw_job = ev;
   f->cw_n = n;
   f->cw_busy = 1;
   pthread_cond_broadcast(&f->cw_cv);
   pthread_mutex_unlock(&f->cw_mu);
+  f->cw_next ^= 1;
   return 0;
 }
 
-static void cowatch_wait(lt_feed_t *f) {
+void lt_feed_settle(lt_feed_t *f) {
+  if (!f || !f->cw_started) return;
   pthread_mutex_lock(&f->cw_mu);
   while (f->cw_busy)
     pthread_cond_wait(&f->cw_cv, &f->cw_mu);
@@ -801,8 +834,12 @@ static struct lt__prep *prepared(lt_feed_t *f, const lt_record_t *recs, size_t n
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
   if (!f || !recs) return;
   struct lt__prep *prep = prepared(f, recs, n);
-  /* the co-watch on the helper, the rest here (design note) */
-  int helper = f->cowatch && n >= LT__CW_PARALLEL && cowatch_hand_over(f, recs, n) == 0;
+  if (f->cowatch) { /* on the helper, or here for a small batch (design note) */
+    size_t m = 0;
+    const struct lt__cw_ev *ev = cowatch_copy(f, recs, n, &m);
+    lt_feed_settle(f); /* the batch before is counted: log order */
+    if (ev && (m < LT__CW_PARALLEL || cowatch_hand_over(f, ev, m))) cowatch_batch(f, ev, m);
+  }
   for (size_t i = 0; i < n; i++) {
     const lt_record_t *r = &recs[i];
     uint32_t item, user;
@@ -839,10 +876,6 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
       break;
     }
   }
-  if (helper)
-    cowatch_wait(f);
-  else if (f->cowatch)
-    cowatch_batch(f, recs, n);
   free(prep);
 }
 

@@ -294,6 +294,12 @@ int lt_feed_similar(lt_feed_t *f, uint32_t item, uint32_t n, lt_feed_entry_t *ou
  * records that were just made durable and applied. Writer path only. */
 void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n);
 
+/* Returns once every record observed so far is counted everywhere:
+ * lt_feed_observe hands a large batch's co-watch to a helper thread and
+ * returns without waiting for it (the next call does), so the live
+ * co-watch counts may be one batch behind the rest. Writer path. */
+void lt_feed_settle(lt_feed_t *f);
+
 /* lt_store_prepare_fn (ctx is the lt_feed_t): computes beforehand, on
  * the calling thread, what lt_feed_observe of the same recs pointer will
  * read from the state alone (the ranker features of each impression and

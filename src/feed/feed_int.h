@@ -15,6 +15,14 @@
 #include <pthread.h>
 
 #define LT__CW_PARALLEL 64 /* records per batch from which lt_feed_observe splits (feed.c) */
+
+/* An applied event as the co-watch counts it (feed.c): the writer's
+ * records are gone once lt_feed_observe returns, the helper may not be. */
+struct lt__cw_ev {
+  uint32_t user, item, watch_ms;
+  float weight;
+  uint8_t type;
+};
 #define LT__HOT_N 1024     /* recently engaged items (trending between trains) */
 #define LT__NEW_N 256      /* recently put items (fresh between trains) */
 #define LT__SERVED_BITS 18 /* request -> source / propensity attribution slots */
@@ -139,16 +147,19 @@ struct lt_feed {
   lt_ads_t *ads;         /* lt_feed_set_ads (atomic pointer); NULL = no ads */
   lt_cowatch_t *cowatch; /* live co-watch (NULL when off): counted by lt_feed_observe,
                             generations moved by lt_feed_train, read by requests */
-  /* the co-watch helper of lt_feed_observe (feed.c, "Online learning"):
-   * started by the first large batch, stopped by lt_feed_free. job is the
-   * batch it counts (NULL = none, under cw_mu); cw_busy = 1 from the hand
-   * over until it is done */
+  /* the co-watch helper of lt_feed_observe (feed.c, "Two cores per
+   * batch"): started by the first large batch, stopped by lt_feed_free.
+   * job is the batch it counts (NULL = none, under cw_mu), one of the two
+   * buffers; cw_busy = 1 from the hand over until it is done; the
+   * observer fills cw_buf[cw_next], the one the helper is not reading */
   pthread_t cw_th;
   pthread_mutex_t cw_mu;
   pthread_cond_t cw_cv;
-  const lt_record_t *cw_job;
+  const struct lt__cw_ev *cw_job;
   size_t cw_n;
-  int cw_started, cw_busy, cw_stop;
+  int cw_started, cw_busy, cw_stop, cw_next;
+  struct lt__cw_ev *cw_buf[2];
+  size_t cw_cap[2];
   /* lt_feed_prepare's blocks waiting for their lt_feed_observe (under
    * prep_mu): one per batch in flight, found by its records' address */
   pthread_mutex_t prep_mu;
