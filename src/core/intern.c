@@ -103,10 +103,24 @@ int lt_intern_find(const lt_intern_t *t, const char *s, size_t n, uint32_t *id) 
   }
 }
 
-void lt_intern_prefetch(const lt_intern_t *t, const char *s, size_t n) {
+void lt_intern_prefetch(const lt_intern_t *t, const char *s, size_t n, int step) {
   if (n == 0 || n > LT_ID_MAX) return;
+  uint64_t h = lt_hash64(s, n);
+  uint32_t tag = (uint32_t)(h >> 32);
   const table_t *tab = __atomic_load_n(&t->table, __ATOMIC_ACQUIRE);
-  __builtin_prefetch(&tab->slots[lt_hash64(s, n) & (tab->cap - 1)]);
+  size_t mask = tab->cap - 1, i = h & mask;
+  if (step == 0) {
+    __builtin_prefetch(&tab->slots[i]);
+    return;
+  }
+  for (;; i = (i + 1) & mask) {
+    uint64_t slot = __atomic_load_n(&tab->slots[i], __ATOMIC_ACQUIRE);
+    if (!slot) return;
+    if ((uint32_t)(slot >> 32) != tag) continue;
+    uint32_t cand = (uint32_t)slot - 1;
+    if (step == 1) __builtin_prefetch(lt_cv_at(&t->refs, cand));
+    else __builtin_prefetch(entry_of(t, cand));
+  }
 }
 
 static void place(table_t *tab, uint64_t h, uint64_t slot) {

@@ -31,10 +31,13 @@ int lt_intern_put(lt_intern_t *t, const char *s, size_t n, uint32_t *id, int *cr
 /* Reader. Returns 0 and sets *id, or LT_ENOTFOUND. */
 int lt_intern_find(const lt_intern_t *t, const char *s, size_t n, uint32_t *id);
 
-/* Reader. Starts loading the table slot where s[0..n) is looked up, so a
- * find or put of it a little later does not wait for memory (a batch
- * prefetches a few records ahead). No effect on the contents. */
-void lt_intern_prefetch(const lt_intern_t *t, const char *s, size_t n);
+/* Reader. Starts loading what a find or put of s[0..n) reads, so that
+ * it does not wait for memory a little later (a batch prefetches a few
+ * records ahead), in three steps, each a few records after the one
+ * before: 0 the table slot, 1 the references of the ids whose hash tag
+ * matches in its probe run (reads the slots: cached after step 0), 2
+ * their strings (reads the references). No effect on the contents. */
+void lt_intern_prefetch(const lt_intern_t *t, const char *s, size_t n, int step);
 
 /* Reader. The external string of id (not NUL-terminated: *n is its length;
  * it is followed by a NUL all the same). Valid until lt_intern_free.

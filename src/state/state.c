@@ -575,12 +575,33 @@ uint64_t lt_state_applied(const lt_state_t *st) {
   return __atomic_load_n(&st->applied, __ATOMIC_ACQUIRE);
 }
 
-void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec) {
+void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step) {
   if (rec->kind != LT_REC_EVENT) return;
   const lt_event_t *e = &rec->u.ev;
-  if (e->id.n) lt__idem_prefetch(&st->idem, lt_u64map_key(lt_hash64(e->id.p, e->id.n)));
-  lt_intern_prefetch(st->ns[LT_NS_USER], e->user.p, e->user.n);
-  lt_intern_prefetch(st->ns[LT_NS_ITEM], e->item.p, e->item.n);
+  if (step < 3) {
+    if (step == 0 && e->id.n)
+      lt__idem_prefetch(&st->idem, lt_u64map_key(lt_hash64(e->id.p, e->id.n)));
+    lt_intern_prefetch(st->ns[LT_NS_USER], e->user.p, e->user.n, step);
+    lt_intern_prefetch(st->ns[LT_NS_ITEM], e->item.p, e->item.n, step);
+    return;
+  }
+  /* a found id may lack its storage when growing it failed: checked */
+  uint32_t uid, iid;
+  if (!lt_intern_find(st->ns[LT_NS_USER], e->user.p, e->user.n, &uid) &&
+      uid < lt_cv_len(&st->users)) {
+    const lt__user_t *u = lt__user(st, uid);
+    if (step == 3) {
+      __builtin_prefetch(u);
+    } else {
+      if (u->ndays) __builtin_prefetch(&u->days[u->ndays - 1]);
+      if (u->hist) __builtin_prefetch(&u->hist[u->hlen < st->opts.history_cap ? u->hlen : u->hhead]);
+    }
+  }
+  if (step == 3 && !lt_intern_find(st->ns[LT_NS_ITEM], e->item.p, e->item.n, &iid) &&
+      iid < lt_cv_len(&st->items) && iid < lt_cv_len(&st->counters)) {
+    __builtin_prefetch(lt_cv_at(&st->items, iid));
+    __builtin_prefetch(lt_cv_at(&st->counters, iid));
+  }
 }
 
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {

@@ -84,12 +84,18 @@ uint64_t lt_state_applied(const lt_state_t *st);
  * forgotten (a duplicate of one is applied again). */
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id);
 
-/* Starts loading what checking and applying rec will read first (for an
- * event: its id's idempotency slot, its user's and item's id-table
- * slots), so that a batch, prefetching a few records ahead, overlaps
- * those memory waits instead of taking them one after another. A hint
- * only: no effect on the state; safe beside the writer. */
-void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec);
+/* Starts loading what checking and applying rec will read, so that a
+ * batch, prefetching a few records ahead, overlaps those memory waits
+ * instead of taking them one after another. For an event, in steps, each
+ * a few records after the one before (each reads what the step before
+ * loaded): 0 its id's idempotency slot and its user's and item's id-table
+ * slots; 1 and 2 the rest of those id lookups (lt_intern_prefetch); 3 the
+ * user's and the item's records; 4 the user's latest day and the history
+ * slot the event will fill. A hint only: no effect on the state. Steps 0
+ * to 2 are safe beside the writer; 3 and 4 read what only the writer
+ * changes, so only the writer may take them. */
+#define LT_STATE_PREFETCH_STEPS 5
+void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step);
 
 typedef struct lt_idem_info {
   uint64_t ids;      /* ids held, including expired ones not yet swept */

@@ -424,21 +424,26 @@ typedef struct batch {
   uint64_t first;
 } batch_t;
 
-/* How many records ahead a batch loop prefetches (lt_state_prefetch). */
-#define AHEAD 8
+/* How many records ahead a batch loop takes each step of
+ * lt_state_prefetch: the checking loop step 0 only, the applying loop
+ * all of them (each step reads what the one before loaded). */
+static const size_t ahead[LT_STATE_PREFETCH_STEPS] = {12, 10, 8, 5, 2};
 
-/* Called at record i of a loop over recs[0..n): starts loading record
- * i + AHEAD (at i == 0, records 0 to AHEAD). */
-static void prefetch_ahead(const lt_store_t *s, const lt_record_t *recs, size_t n, size_t i) {
-  for (size_t k = i ? i + AHEAD : 0; k <= i + AHEAD && k < n; k++)
-    lt_state_prefetch(s->st, &recs[k]);
+/* Called at record i of a loop over recs[0..n): takes steps 0 to
+ * steps - 1 of the records that far ahead (at i == 0, also of the records
+ * before them). */
+static void prefetch_ahead(const lt_store_t *s, const lt_record_t *recs, size_t n, size_t i,
+                           int steps) {
+  for (int step = 0; step < steps; step++)
+    for (size_t k = i ? i + ahead[step] : 0; k <= i + ahead[step] && k < n; k++)
+      lt_state_prefetch(s->st, &recs[k], step);
 }
 
 static int apply_batch(lt_store_t *s, void *ctx) {
   batch_t *b = ctx;
   uint64_t lsn = b->first;
   for (size_t i = 0; i < b->m; i++) {
-    prefetch_ahead(s, b->recs, b->m, i);
+    prefetch_ahead(s, b->recs, b->m, i, LT_STATE_PREFETCH_STEPS);
     int rc = lt_state_apply(s->st, &b->recs[i], lsn);
     if (rc && rc != LT_EDUPLICATE) return rc; /* ENOMEM */
     lsn += 8 + b->lens[i]; /* log frame: u32 length + u32 checksum + payload */
@@ -463,7 +468,7 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
   if ((rc = reserve_ptrs(s, n)) || (rc = pending_trim(s))) goto out;
   lt_buf_reset(&s->enc);
   for (size_t i = 0; i < n; i++) {
-    prefetch_ahead(s, recs, n, i);
+    prefetch_ahead(s, recs, n, i, 1);
     const char *reason = NULL;
     int st = lt_record_check(&recs[i], &reason);
     if (!st && recs[i].kind == LT_REC_EVENT && recs[i].u.ev.id.n) {

@@ -57,6 +57,12 @@ static void intern_rejects_empty_and_overlong_ids(void **s) {
   assert_int_equal(lt_intern_put(t, "", 0, &id, NULL), LT_EINVAL);
   assert_int_equal(lt_intern_put(t, big, 256, &id, NULL), LT_EINVAL);
   assert_int_equal(lt_intern_put(t, big, 255, &id, NULL), 0);
+  for (int step = 0; step < 3; step++) { /* hints for what no put accepts: no effect */
+    lt_intern_prefetch(t, "", 0, step);
+    lt_intern_prefetch(t, big, 256, step);
+    lt_intern_prefetch(t, big, 255, step);
+  }
+  assert_int_equal(lt_intern_count(t), 1);
   lt_intern_free(t);
 }
 
@@ -73,6 +79,8 @@ static void *reader(void *arg) {
     for (uint32_t i = 0; i < n; i += 97) {
       snprintf(buf, sizeof buf, "k%u", i);
       uint32_t id;
+      for (int step = 0; step < 3; step++) /* a hint, safe beside the writer */
+        lt_intern_prefetch(r->t, buf, strlen(buf), step);
       if (lt_intern_find(r->t, buf, strlen(buf), &id) || id != i) r->errors++;
     }
   }
