@@ -840,9 +840,17 @@ void lt_feed_observe(lt_feed_t *f, const lt_record_t *recs, size_t n) {
     lt_feed_settle(f); /* the batch before is counted: log order */
     if (ev && (m < LT__CW_PARALLEL || cowatch_hand_over(f, ev, m))) cowatch_batch(f, ev, m);
   }
+  static const size_t ahead[2] = {4, 2};
   for (size_t i = 0; i < n; i++) {
     const lt_record_t *r = &recs[i];
     uint32_t item, user;
+    for (int step = 0; step < 2; step++) /* what the policies and ranker read, ahead */
+      if (i + ahead[step] < n) {
+        const lt_record_t *a = &recs[i + ahead[step]];
+        lt__pol_prefetch(f, a, step);
+        if (a->kind == LT_REC_EVENT && a->u.ev.ids_set)
+          lt_ranker_prefetch(f->ranker, a->u.ev.user_id, a->u.ev.item_id, step);
+      }
     lt__pol_observe(f, r);
     if (r->kind == LT_REC_ITEM_PUT) {
       if (lt_state_find(f->st, LT_NS_ITEM, r->u.item.id.p, r->u.item.id.n, &item) == LT_OK)

@@ -115,6 +115,11 @@ int lt__pol_init(lt_feed_t *f);
 void lt__pol_free(lt_feed_t *f);
 /* Applies one durable record (log order) to the policy state. */
 void lt__pol_observe(lt_feed_t *f, const lt_record_t *r);
+/* Starts loading what lt__pol_observe of r will read, in two steps a few
+ * records apart: 0 the item's and (impressions) the user's policy
+ * records, 1 the user's seen slot (reads the user's record). Writer
+ * path, a hint only. */
+void lt__pol_prefetch(lt_feed_t *f, const lt_record_t *r, int step);
 /* Quota of pool stage. */
 uint32_t lt__pol_quota(const lt_feed_t *f, int stage);
 /* The policy view of an item, or NULL when the policies never saw it. */

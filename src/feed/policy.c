@@ -663,6 +663,18 @@ static void event(lt_feed_t *f, const lt_event_t *e) {
   }
 }
 
+void lt__pol_prefetch(lt_feed_t *f, const lt_record_t *r, int step) {
+  const lt__pol_t *p = &f->pol;
+  const lt_event_t *e = &r->u.ev;
+  if (r->kind != LT_REC_EVENT || !e->ids_set) return;
+  if (step == 0 && e->item_id < lt_cv_len(&p->items))
+    __builtin_prefetch(lt_cv_at(&p->items, e->item_id));
+  if (e->type != LT_EV_IMPRESSION || e->user_id >= lt_cv_len(&p->users)) return;
+  const lt__pol_user_t *u = lt_cv_at(&p->users, e->user_id);
+  if (step == 0) __builtin_prefetch(u);
+  else if (u->scap) __builtin_prefetch(&u->seen[2 * ((u->shead + u->slen) % u->scap)]);
+}
+
 void lt__pol_observe(lt_feed_t *f, const lt_record_t *r) {
   switch (r->kind) {
   case LT_REC_ITEM_PUT:

@@ -577,6 +577,38 @@ static pend_t *open_pending(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev
   return e;
 }
 
+/* The index run from key's home: step 0 its first line, step 1 the ring
+ * entries of its first slots (up to the first empty one). */
+static void prefetch_run(const lt_ranker_t *r, uint64_t key, int step) {
+  uint32_t i = home(r, key);
+  if (step == 0) {
+    __builtin_prefetch(&r->ix[i]);
+    return;
+  }
+  for (int k = 0; k < 4; k++, i = (i + 1) & r->ixmask) {
+    uint32_t e = r->ix[i];
+    if (e == IX_EMPTY) return;
+    __builtin_prefetch(&r->ring[e]);
+  }
+}
+
+void lt_ranker_prefetch(const lt_ranker_t *r, uint32_t user, uint32_t item, int step) {
+  prefetch_run(r, (((uint64_t)user << 32) | item) + 1, step);
+  /* the example a later open will close, if the ring is full by then
+   * (and that entry is open: the others hold garbage) */
+  uint32_t off = step == 0 ? 4 : 2;
+  if (r->count + 8 < r->o.pending || r->count <= off) return;
+  const pend_t *e = &r->ring[(r->head + off) % r->o.pending];
+  prefetch_run(r, e->key, step);
+  if (step == 1)
+    for (uint32_t i = 0; i < e->x.n; i++) {
+      size_t k = (size_t)e->x.slot[i] * LANES;
+      __builtin_prefetch(r->w + k);
+      __builtin_prefetch(r->z + k);
+      __builtin_prefetch(r->nacc + k);
+    }
+}
+
 int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
                       uint32_t item, int source, const lt_ranker_x_t *x) {
   if (!r || !st || !ev || user == LT_NONE || item == LT_NONE) return LT_EINVAL;

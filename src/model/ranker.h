@@ -184,6 +184,13 @@ int lt_ranker_is_long(const lt_ranker_t *r, uint32_t duration_ms, uint32_t watch
 int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint32_t user,
                       uint32_t item, int source, const lt_ranker_x_t *x);
 
+/* Starts loading what lt_ranker_observe of an event of (user, item) will
+ * read, in two steps a few events apart: 0 the pending index's slots for
+ * the pair and for the example the next open will close, 1 the entries
+ * they point to and (for that example) its weights and FTRL state (reads
+ * what step 0 loaded). A hint for the writer: no effect. */
+void lt_ranker_prefetch(const lt_ranker_t *r, uint32_t user, uint32_t item, int step);
+
 /* Closes every pending example opened before now_ms - window_ms (all of
  * them with now_ms = INT64_MAX) and learns from them. */
 void lt_ranker_flush(lt_ranker_t *r, int64_t now_ms);

@@ -248,6 +248,56 @@ static void a_full_pending_table_closes_the_oldest(void **state) {
   lt_state_free(st);
 }
 
+/* lt_ranker_prefetch is a hint: a ranker prefetched for before every
+ * event (for the pair, for pairs never seen, on an empty and on a full,
+ * wrapping pending ring) learns exactly what its twin learns. */
+static void prefetching_changes_nothing(void **state) {
+  (void)state;
+  lt_state_t *st = new_state();
+  put_item(st, "v1", "c1", "food", 10000);
+  put_item(st, "v2", "c2", "pets", 20000);
+  lt_ranker_t *rk[2];
+  lt_ranker_opts_t o;
+  lt_ranker_opts_default(&o);
+  o.pending = 4;
+  for (int k = 0; k < 2; k++)
+    assert_int_equal(lt_ranker_new(&o, &rk[k]), 0);
+  for (int step = 0; step < 2; step++)
+    lt_ranker_prefetch(rk[0], 0, 0, step);
+  char u[16];
+  for (int i = 0; i < 40; i++) {
+    snprintf(u, sizeof u, "u%d", i % 7);
+    const char *item = i % 3 ? "v1" : "v2";
+    lt_record_t r = ev(u, item, i % 2 ? LT_EV_PLAY : LT_EV_IMPRESSION, T0 + i, 1000u * (i % 20));
+    assert_int_equal(lt_state_apply(st, &r, 0), 0);
+    uint32_t uid = id_of(st, LT_NS_USER, u), iid = id_of(st, LT_NS_ITEM, item);
+    for (int step = 0; step < 2; step++) {
+      lt_ranker_prefetch(rk[0], uid, iid, step);
+      lt_ranker_prefetch(rk[0], UINT32_MAX - 1, UINT32_MAX - 1, step);
+    }
+    for (int k = 0; k < 2; k++)
+      assert_int_equal(lt_ranker_observe(rk[k], st, &r.u.ev, uid, iid, LT_RANKER_NO_SOURCE, NULL),
+                       0);
+  }
+  lt_ranker_stats_t s[2];
+  for (int k = 0; k < 2; k++) {
+    lt_ranker_flush(rk[k], INT64_MAX);
+    lt_ranker_stats(rk[k], &s[k]);
+  }
+  assert_int_equal(s[0].examples, s[1].examples);
+  assert_true(s[0].examples > 0);
+  assert_int_equal(s[0].evicted, s[1].evicted);
+  assert_int_equal(s[0].updates, s[1].updates);
+  for (int h = 0; h < LT_RANKER_HEADS; h++) {
+    assert_int_equal(s[0].positives[h], s[1].positives[h]);
+    assert_true(p_head(rk[0], st, "v1", h) == p_head(rk[1], st, "v1", h));
+    assert_true(p_head(rk[0], st, "v2", h) == p_head(rk[1], st, "v2", h));
+  }
+  for (int k = 0; k < 2; k++)
+    lt_ranker_free(rk[k]);
+  lt_state_free(st);
+}
+
 static void save_load_round_trip_and_corruption(void **state) {
   (void)state;
   lt_state_t *st = new_state();
@@ -324,6 +374,7 @@ int main(void) {
       cmocka_unit_test(a_10s_watch_is_long_for_a_12s_video_not_for_300s),
       cmocka_unit_test(outcomes_join_within_the_window_only),
       cmocka_unit_test(a_full_pending_table_closes_the_oldest),
+      cmocka_unit_test(prefetching_changes_nothing),
       cmocka_unit_test(save_load_round_trip_and_corruption),
       cmocka_unit_test(bad_options_are_refused),
   };
