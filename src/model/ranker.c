@@ -19,7 +19,11 @@
  *   ring, ix    the pending examples: a FIFO ring (oldest at head) of
  *               `pending` entries and an open-addressing index (linear
  *               probing, backward-shift deletion, 2^k >= 2 * pending
- *               slots) from (user, item) to the ring position.
+ *               slots) from (user, item) to the ring position: a slot is
+ *               0 (empty) or (h << 32 | position + 1), h the low 32 bits
+ *               of the key's hash, whose low bits are its home, so a probe
+ *               reads a ring entry only when h matches and a deletion
+ *               none.
  *
  * FTRL-Proximal per coordinate (McMahan et al. 2013, algorithm 1), binary
  * features, gradient g = p - y of the log loss:
@@ -72,7 +76,7 @@
 #define LANES 8
 #define DUR_BINS 130 /* bin 0: < 100 ms; 1 + 8 per octave up to 100 ms * 2^16 */
 #define PROFILE_HIST 64
-#define IX_EMPTY UINT32_MAX
+#define IX_EMPTY UINT32_MAX /* "no slot" (ix_find) */
 #define MAGIC "LTRANKR1"
 #define FILE_VERSION 1
 #define HDR 120
@@ -115,7 +119,7 @@ struct lt_ranker {
   /* pending examples (writer only) */
   pend_t *ring;
   uint32_t head, count;
-  uint32_t *ix;
+  uint64_t *ix;
   uint32_t ixmask;
   int64_t clock; /* newest event time seen */
   /* counters: written by the writer, read by anyone (relaxed atomics) */
@@ -180,14 +184,12 @@ int lt_ranker_new(const lt_ranker_opts_t *opts, lt_ranker_t **out) {
   r->nacc = calloc(nf, sizeof(float));
   r->ring = malloc((size_t)o.pending * sizeof *r->ring);
   uint32_t ixn = pow2_at_least(o.pending * 2);
-  r->ix = malloc((size_t)ixn * sizeof *r->ix);
+  r->ix = calloc(ixn, sizeof *r->ix);
   if (!r->w || !r->z || !r->nacc || !r->ring || !r->ix) {
     lt_ranker_free(r);
     return LT_ENOMEM;
   }
   r->ixmask = ixn - 1;
-  for (uint32_t i = 0; i < ixn; i++)
-    r->ix[i] = IX_EMPTY;
   r->clock = INT64_MIN;
   *out = r;
   return LT_OK;
@@ -461,24 +463,25 @@ int lt_ranker_is_long(const lt_ranker_t *r, uint32_t duration_ms, uint32_t watch
 
 /* ---- pending examples ---------------------------------------------------- */
 
-static inline uint32_t home(const lt_ranker_t *r, uint64_t key) {
-  return (uint32_t)(lt_mix64(key) & r->ixmask);
-}
+static inline uint32_t key_hash(uint64_t key) { return (uint32_t)lt_mix64(key); }
+static inline uint32_t slot_hash(uint64_t slot) { return (uint32_t)(slot >> 32); }
+static inline uint32_t slot_pos(uint64_t slot) { return (uint32_t)slot - 1; }
 
 /* Index slot holding key, or IX_EMPTY. */
 static uint32_t ix_find(const lt_ranker_t *r, uint64_t key) {
-  for (uint32_t i = home(r, key);; i = (i + 1) & r->ixmask) {
-    uint32_t e = r->ix[i];
-    if (e == IX_EMPTY) return IX_EMPTY;
-    if (r->ring[e].key == key) return i;
+  uint32_t h = key_hash(key);
+  for (uint32_t i = h & r->ixmask;; i = (i + 1) & r->ixmask) {
+    uint64_t e = r->ix[i];
+    if (!e) return IX_EMPTY;
+    if (slot_hash(e) == h && r->ring[slot_pos(e)].key == key) return i;
   }
 }
 
 static void ix_insert(lt_ranker_t *r, uint64_t key, uint32_t pos) {
-  uint32_t i = home(r, key);
-  while (r->ix[i] != IX_EMPTY)
+  uint32_t h = key_hash(key), i = h & r->ixmask;
+  while (r->ix[i])
     i = (i + 1) & r->ixmask;
-  r->ix[i] = pos;
+  r->ix[i] = (uint64_t)h << 32 | (pos + 1);
 }
 
 /* Removes index slot i by shifting later members of its run back
@@ -487,15 +490,15 @@ static void ix_delete(lt_ranker_t *r, uint32_t i) {
   uint32_t j = i;
   for (;;) {
     j = (j + 1) & r->ixmask;
-    if (r->ix[j] == IX_EMPTY) break;
-    uint32_t k = home(r, r->ring[r->ix[j]].key);
+    if (!r->ix[j]) break;
+    uint32_t k = slot_hash(r->ix[j]) & r->ixmask;
     /* may the entry at j move to i? only when its home is not in (i, j] */
     int stay = i <= j ? (i < k && k <= j) : (i < k || k <= j);
     if (stay) continue;
     r->ix[i] = r->ix[j];
     i = j;
   }
-  r->ix[i] = IX_EMPTY;
+  r->ix[i] = 0;
 }
 
 /* Learns from a closed example; st (may be NULL) supplies a duration the
@@ -580,15 +583,15 @@ static pend_t *open_pending(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev
 /* The index run from key's home: step 0 its first line, step 1 the ring
  * entries of its first slots (up to the first empty one). */
 static void prefetch_run(const lt_ranker_t *r, uint64_t key, int step) {
-  uint32_t i = home(r, key);
+  uint32_t h = key_hash(key), i = h & r->ixmask;
   if (step == 0) {
     __builtin_prefetch(&r->ix[i]);
     return;
   }
   for (int k = 0; k < 4; k++, i = (i + 1) & r->ixmask) {
-    uint32_t e = r->ix[i];
-    if (e == IX_EMPTY) return;
-    __builtin_prefetch(&r->ring[e]);
+    uint64_t e = r->ix[i];
+    if (!e) return;
+    if (slot_hash(e) == h) __builtin_prefetch(&r->ring[slot_pos(e)]);
   }
 }
 
@@ -618,7 +621,7 @@ int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint
   }
   uint64_t key = (((uint64_t)user << 32) | item) + 1;
   uint32_t i = ix_find(r, key);
-  pend_t *e = i == IX_EMPTY ? NULL : &r->ring[r->ix[i]];
+  pend_t *e = i == IX_EMPTY ? NULL : &r->ring[slot_pos(r->ix[i])];
   switch (ev->type) {
   case LT_EV_IMPRESSION:
     if (!e) open_pending(r, st, ev, user, item, source, x, key)->flags |= P_IMP;
