@@ -32,7 +32,7 @@
  *
  * Invariants:
  *  1. every float in w, z, nacc is finite and nacc >= 0;
- *  2. w[i] == ftrl_w(z[i], nacc[i]) after each completed update (a reader
+ *  2. w[i] == ftrl_w(z[i], sqrt(nacc[i])) after each completed update (a reader
  *     racing an update may see the old value);
  *  3. ix holds exactly the keys of the `count` ring entries starting at
  *     head, each in the probe run from its home slot (no tombstones);
@@ -376,10 +376,11 @@ void lt_ranker_predict(const lt_ranker_t *r, const lt_ranker_x_t *x, float p[LT_
     p[h] = sigmoid(s[h]);
 }
 
-static inline float ftrl_w(const lt_ranker_opts_t *o, float z, float n) {
+/* w from z and sqrt(n) (the caller has it: learning computes it anyway) */
+static inline float ftrl_w(const lt_ranker_opts_t *o, float z, float sqrt_n) {
   if (fabsf(z) <= o->l1) return 0;
   float sgn = z < 0 ? -1.0f : 1.0f;
-  return -(z - sgn * o->l1) / ((o->beta + sqrtf(n)) / o->alpha + o->l2);
+  return -(z - sgn * o->l1) / ((o->beta + sqrt_n) / o->alpha + o->l2);
 }
 
 void lt_ranker_learn(lt_ranker_t *r, const lt_ranker_x_t *x, unsigned mask, unsigned labels) {
@@ -391,14 +392,14 @@ void lt_ranker_learn(lt_ranker_t *r, const lt_ranker_x_t *x, unsigned mask, unsi
     float y = (float)(labels >> h & 1), g = p[h] - y, g2 = g * g;
     for (uint32_t i = 0; i < x->n; i++) {
       size_t k = (size_t)x->slot[i] * LANES + (size_t)h;
-      float n = r->nacc[k], w = r->w[k];
-      float sigma = (sqrtf(n + g2) - sqrtf(n)) / r->o.alpha;
+      float n = r->nacc[k], w = r->w[k], sqrt_new = sqrtf(n + g2);
+      float sigma = (sqrt_new - sqrtf(n)) / r->o.alpha;
       float z = r->z[k] + g - sigma * w;
       n += g2;
       if (!isfinite(z) || !isfinite(n)) continue; /* keeps invariant 1 */
       st(&r->z[k], z);
       st(&r->nacc[k], n);
-      st(&r->w[k], ftrl_w(&r->o, z, n));
+      st(&r->w[k], ftrl_w(&r->o, z, sqrt_new));
     }
     inc64(&r->updates, 1);
     if (y > 0) inc64(&r->positives[h], 1);
@@ -888,7 +889,7 @@ int lt_ranker_load(const char *path, const lt_ranker_opts_t *opts, lt_ranker_t *
       goto cleanup;
     }
     r->nacc[i] = nv;
-    r->w[i] = ftrl_w(&r->o, z, nv);
+    r->w[i] = ftrl_w(&r->o, z, sqrtf(nv));
   }
   *out = r;
   r = NULL;
