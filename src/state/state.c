@@ -345,7 +345,7 @@ static double event_pop_weight(const lt_event_t *e, double ratio) {
   }
 }
 
-static int apply_event(lt_state_t *st, lt_event_t *e) {
+static int apply_event(lt_state_t *st, lt_event_t *e, const lt_state_ids_t *known) {
   int rc;
   int created = 0;
   if (e->id.n) {
@@ -359,9 +359,9 @@ static int apply_event(lt_state_t *st, lt_event_t *e) {
   } else {
     lt__idem_tick(&st->idem, e->ts_ms);
   }
-  uint32_t uid, iid;
-  if ((rc = intern(st, LT_NS_USER, e->user, &uid, NULL))) return rc;
-  if ((rc = intern(st, LT_NS_ITEM, e->item, &iid, &created))) return rc;
+  uint32_t uid = known ? known->user : LT_NONE, iid = known ? known->item : LT_NONE;
+  if (uid == LT_NONE && (rc = intern(st, LT_NS_USER, e->user, &uid, NULL))) return rc;
+  if (iid == LT_NONE && (rc = intern(st, LT_NS_ITEM, e->item, &iid, &created))) return rc;
   e->user_id = uid; /* for the observers (lt_state_event_ids) */
   e->item_id = iid;
   e->ids_set = 1;
@@ -527,6 +527,11 @@ static int apply_user(lt_state_t *st, const lt_user_rec_t *r) {
 }
 
 int lt_state_apply(lt_state_t *st, lt_record_t *rec, uint64_t lsn) {
+  return lt_state_apply_known(st, rec, lsn, NULL);
+}
+
+int lt_state_apply_known(lt_state_t *st, lt_record_t *rec, uint64_t lsn,
+                         const lt_state_ids_t *known) {
   const char *why;
   if (rec->kind == LT_REC_EVENT) rec->u.ev.ids_set = 0;
   if (lt_record_check(rec, &why)) return LT_EINVAL;
@@ -534,7 +539,7 @@ int lt_state_apply(lt_state_t *st, lt_record_t *rec, uint64_t lsn) {
   uint32_t a, b;
   switch (rec->kind) {
   case LT_REC_EVENT:
-    rc = apply_event(st, &rec->u.ev);
+    rc = apply_event(st, &rec->u.ev, known);
     break;
   case LT_REC_ITEM_PUT:
     rc = apply_item(st, &rec->u.item);
@@ -575,7 +580,10 @@ uint64_t lt_state_applied(const lt_state_t *st) {
   return __atomic_load_n(&st->applied, __ATOMIC_ACQUIRE);
 }
 
-void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step) {
+void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step,
+                       lt_state_ids_t *ids) {
+  lt_state_ids_t found = {LT_NONE, LT_NONE};
+  if (step == 3 && ids) *ids = found;
   if (rec->kind != LT_REC_EVENT) return;
   const lt_event_t *e = &rec->u.ev;
   if (step < 3) {
@@ -585,11 +593,15 @@ void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step) {
     lt_intern_prefetch(st->ns[LT_NS_ITEM], e->item.p, e->item.n, step);
     return;
   }
-  /* a found id may lack its storage when growing it failed: checked */
-  uint32_t uid, iid;
-  if (!lt_intern_find(st->ns[LT_NS_USER], e->user.p, e->user.n, &uid) &&
-      uid < lt_cv_len(&st->users)) {
+  /* a found id may lack its storage when growing it failed: such an id is
+   * not reported (applying it interns it again) */
+  uint32_t uid = LT_NONE, iid;
+  if (step == 4 && ids) uid = ids->user;
+  else if (lt_intern_find(st->ns[LT_NS_USER], e->user.p, e->user.n, &uid))
+    uid = LT_NONE;
+  if (uid < lt_cv_len(&st->users)) {
     const lt__user_t *u = lt__user(st, uid);
+    found.user = uid;
     if (step == 3) {
       __builtin_prefetch(u);
     } else {
@@ -601,7 +613,9 @@ void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step) {
       iid < lt_cv_len(&st->items) && iid < lt_cv_len(&st->counters)) {
     __builtin_prefetch(lt_cv_at(&st->items, iid));
     __builtin_prefetch(lt_cv_at(&st->counters, iid));
+    found.item = iid;
   }
+  if (step == 3 && ids) *ids = found;
 }
 
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {

@@ -71,6 +71,18 @@ void lt_state_free(lt_state_t *st);
  * user_id and item_id: set for an event it applied, cleared otherwise. */
 int lt_state_apply(lt_state_t *st, lt_record_t *rec, uint64_t lsn);
 
+/* An event's dense ids as lt_state_prefetch found them (LT_NONE: not
+ * found: a new user or item, or not an event). */
+typedef struct lt_state_ids {
+  uint32_t user, item;
+} lt_state_ids_t;
+
+/* lt_state_apply, given the ids lt_state_prefetch (step 3) found for rec
+ * in this state (ids never change once given), so that applying it need
+ * not look its strings up again. known NULL: lt_state_apply. */
+int lt_state_apply_known(lt_state_t *st, lt_record_t *rec, uint64_t lsn,
+                         const lt_state_ids_t *known);
+
 /* Marks that everything up to log offset end has been applied (records of
  * higher layers advance it too). */
 void lt_state_set_applied(lt_state_t *st, uint64_t end);
@@ -90,12 +102,14 @@ int lt_state_event_seen(const lt_state_t *st, lt_str_t id);
  * a few records after the one before (each reads what the step before
  * loaded): 0 its id's idempotency slot and its user's and item's id-table
  * slots; 1 and 2 the rest of those id lookups (lt_intern_prefetch); 3 the
+ * lookups themselves (the ids found go to *ids, which may be NULL) and the
  * user's and the item's records; 4 the user's latest day and the history
- * slot the event will fill. A hint only: no effect on the state. Steps 0
- * to 2 are safe beside the writer; 3 and 4 read what only the writer
- * changes, so only the writer may take them. */
+ * slot the event will fill (from ids->user when given). No effect on the
+ * state. Steps 0 to 2 are safe beside the writer; 3 and 4 read what only
+ * the writer changes, so only the writer may take them. */
 #define LT_STATE_PREFETCH_STEPS 5
-void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step);
+void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step,
+                       lt_state_ids_t *ids);
 
 typedef struct lt_idem_info {
   uint64_t ids;      /* ids held, including expired ones not yet swept */

@@ -429,22 +429,27 @@ typedef struct batch {
  * all of them (each step reads what the one before loaded). */
 static const size_t ahead[LT_STATE_PREFETCH_STEPS] = {12, 10, 8, 5, 2};
 
+/* The ids step 3 found, by record index modulo IDS (> ahead[3]). */
+#define IDS 8
+
 /* Called at record i of a loop over recs[0..n): takes steps 0 to
  * steps - 1 of the records that far ahead (at i == 0, also of the records
- * before them). */
+ * before them); ids (IDS entries, NULL when steps <= 3) keeps what step 3
+ * found for steps 4 and the applying. */
 static void prefetch_ahead(const lt_store_t *s, const lt_record_t *recs, size_t n, size_t i,
-                           int steps) {
+                           int steps, lt_state_ids_t *ids) {
   for (int step = 0; step < steps; step++)
     for (size_t k = i ? i + ahead[step] : 0; k <= i + ahead[step] && k < n; k++)
-      lt_state_prefetch(s->st, &recs[k], step);
+      lt_state_prefetch(s->st, &recs[k], step, ids ? &ids[k % IDS] : NULL);
 }
 
 static int apply_batch(lt_store_t *s, void *ctx) {
   batch_t *b = ctx;
   uint64_t lsn = b->first;
+  lt_state_ids_t ids[IDS];
   for (size_t i = 0; i < b->m; i++) {
-    prefetch_ahead(s, b->recs, b->m, i, LT_STATE_PREFETCH_STEPS);
-    int rc = lt_state_apply(s->st, &b->recs[i], lsn);
+    prefetch_ahead(s, b->recs, b->m, i, LT_STATE_PREFETCH_STEPS, ids);
+    int rc = lt_state_apply_known(s->st, &b->recs[i], lsn, &ids[i % IDS]);
     if (rc && rc != LT_EDUPLICATE) return rc; /* ENOMEM */
     lsn += 8 + b->lens[i]; /* log frame: u32 length + u32 checksum + payload */
   }
@@ -468,7 +473,7 @@ int lt_store_write(lt_store_t *s, lt_record_t *recs, size_t n, int atomic, int *
   if ((rc = reserve_ptrs(s, n)) || (rc = pending_trim(s))) goto out;
   lt_buf_reset(&s->enc);
   for (size_t i = 0; i < n; i++) {
-    prefetch_ahead(s, recs, n, i, 1);
+    prefetch_ahead(s, recs, n, i, 1, NULL);
     const char *reason = NULL;
     int st = lt_record_check(&recs[i], &reason);
     if (!st && recs[i].kind == LT_REC_EVENT && recs[i].u.ev.id.n) {

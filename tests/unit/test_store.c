@@ -123,6 +123,51 @@ static void fill(lt_store_t *s, int from, int to) {
   }
 }
 
+/* Applying a batch reuses the ids its prefetch found a few records ahead
+ * (lt_state_apply_known): a batch where users and items first appear
+ * mid-batch, and come back a record or two later, must leave the state
+ * that the same records written one at a time leave, and that replaying
+ * the log leaves. */
+static void a_batch_applies_as_its_records_one_by_one(void **st) {
+  enum { N = 400 };
+  static char ids[N][16], users[N][16], items[N][16];
+  lt_record_t recs[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(ids[i], 16, "b%d", i);
+    snprintf(users[i], 16, i % 2 ? "n%d" : "u%d", i % 2 ? i / 3 : i % 7); /* new ones every 3 */
+    snprintf(items[i], 16, i % 3 ? "x%d" : "w%d", i % 3 ? i / 4 : i % 17);
+    recs[i] = ev(i % 5 ? ids[i] : NULL, users[i], items[i], T0 + i * 1000LL);
+    recs[i].u.ev.type = (uint8_t)(i % 4 ? LT_EV_PLAY : LT_EV_IMPRESSION);
+  }
+  char *dir[2] = {lt_test_tmpdir("store"), lt_test_tmpdir("store")};
+  lt_store_t *s[2] = {open_store(dir[0], 0), open_store(dir[1], 0)};
+  lt_write_result_t res;
+  assert_int_equal(lt_store_write(s[0], recs, N, 0, NULL, NULL, &res), 0);
+  assert_int_equal(res.accepted, N);
+  for (int i = 0; i < N; i++) {
+    lt_record_t one = ev(i % 5 ? ids[i] : NULL, users[i], items[i], T0 + i * 1000LL);
+    one.u.ev.type = recs[i].u.ev.type;
+    assert_int_equal(lt_store_write(s[1], &one, 1, 0, NULL, NULL, &res), 0);
+  }
+  size_t n0, n1, n2;
+  char *batch = dump(s[0], &n0), *single = dump(s[1], &n1);
+  assert_int_equal(n0, n1);
+  assert_memory_equal(batch, single, n0);
+  lt_store_close(s[0], 0);
+  s[0] = open_store(dir[0], 1); /* replayed with lt_state_apply */
+  char *replayed = dump(s[0], &n2);
+  assert_int_equal(n0, n2);
+  assert_memory_equal(batch, replayed, n0);
+  for (int k = 0; k < 2; k++) {
+    lt_store_close(s[k], 0);
+    lt_test_rmdir(dir[k]);
+    free(dir[k]);
+  }
+  free(batch);
+  free(single);
+  free(replayed);
+}
+
 static void batch_reports_accepted_duplicates_and_rejected(void **st) {
   char *dir = lt_test_tmpdir("store");
   lt_store_t *s = open_store(dir, 0);
@@ -861,6 +906,7 @@ static void later_batches_are_applied_while_an_observer_runs(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_reports_accepted_duplicates_and_rejected),
+      cmocka_unit_test(a_batch_applies_as_its_records_one_by_one),
       cmocka_unit_test(atomic_batch_writes_nothing_when_one_record_is_invalid),
       cmocka_unit_test(state_after_restart_equals_state_before),
       cmocka_unit_test(writes_go_on_while_a_snapshot_file_is_written),
