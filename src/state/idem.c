@@ -22,8 +22,9 @@
  * the original arrived, whatever time the client wrote in it. The
  * window's horizon is clock - window_ms.
  *
- * Layout: open addressing with linear probing over keys[] (XXH3-64 of the
- * id through lt_u64map_key, never 0 = empty) and stamps[] beside it.
+ * Layout: open addressing with linear probing over slots[], each a key
+ * (XXH3-64 of the id through lt_u64map_key, never 0 = empty) with its
+ * stamp, so that looking an id up and stamping it touch one line.
  * Invariants:
  *  1. cap is 0 or a power of two >= LT__IDEM_MIN; 2 * len <= cap; and
  *     cap == LT__IDEM_MIN or 8 * len >= cap (tables shrink as well as
@@ -65,10 +66,8 @@ void lt__idem_init(lt__idem_t *x, int64_t window_ms) {
 
 void lt__idem_free(lt__idem_t *x) {
   if (!x) return;
-  free(x->keys);
-  free(x->stamps);
-  x->keys = NULL;
-  x->stamps = NULL;
+  free(x->slots);
+  x->slots = NULL;
   x->cap = x->len = x->cursor = 0;
 }
 
@@ -79,8 +78,8 @@ static size_t find(const lt__idem_t *x, uint64_t key) {
   if (!x->cap) return 0;
   size_t mask = x->cap - 1, i = home(x, key);
   for (;;) {
-    if (x->keys[i] == key) return i;
-    if (!x->keys[i]) return x->cap;
+    if (x->slots[i].key == key) return i;
+    if (!x->slots[i].key) return x->cap;
     i = (i + 1) & mask;
   }
 }
@@ -88,31 +87,23 @@ static size_t find(const lt__idem_t *x, uint64_t key) {
 /* Puts a key known to be absent into the first free slot of its run. */
 static void place(lt__idem_t *x, uint64_t key, int64_t stamp) {
   size_t mask = x->cap - 1, i = home(x, key);
-  while (x->keys[i]) i = (i + 1) & mask;
-  x->keys[i] = key;
-  x->stamps[i] = stamp;
+  while (x->slots[i].key) i = (i + 1) & mask;
+  x->slots[i] = (lt__idem_slot_t){key, stamp};
   x->len++;
 }
 
 /* Rebuilds the table with newcap slots (grow or shrink). */
 static int resize(lt__idem_t *x, size_t newcap) {
-  uint64_t *keys = calloc(newcap, sizeof *keys);
-  int64_t *stamps = malloc(newcap * sizeof *stamps);
-  if (!keys || !stamps) {
-    free(keys);
-    free(stamps);
-    return LT_ENOMEM;
-  }
+  lt__idem_slot_t *slots = calloc(newcap, sizeof *slots);
+  if (!slots) return LT_ENOMEM;
   lt__idem_t old = *x;
-  x->keys = keys;
-  x->stamps = stamps;
+  x->slots = slots;
   x->cap = newcap;
   x->len = 0;
   x->cursor = 0;
   for (size_t i = 0; i < old.cap; i++)
-    if (old.keys[i]) place(x, old.keys[i], old.stamps[i]);
-  free(old.keys);
-  free(old.stamps);
+    if (old.slots[i].key) place(x, old.slots[i].key, old.slots[i].stamp);
+  free(old.slots);
   return LT_OK;
 }
 
@@ -121,18 +112,18 @@ static int expired(const lt__idem_t *x, int64_t stamp) {
 }
 
 void lt__idem_prefetch(const lt__idem_t *x, uint64_t key) {
-  if (x->cap) __builtin_prefetch(&x->keys[home(x, key)]);
+  if (x->cap) __builtin_prefetch(&x->slots[home(x, key)]);
 }
 
 int lt__idem_seen(const lt__idem_t *x, uint64_t key) {
   size_t i = find(x, key);
-  return i < x->cap && !expired(x, x->stamps[i]);
+  return i < x->cap && !expired(x, x->slots[i].stamp);
 }
 
 int lt__idem_put(lt__idem_t *x, uint64_t key) {
   size_t i = find(x, key);
   if (i < x->cap) { /* an expired id applied again: it starts a new window */
-    x->stamps[i] = lt__idem_now(x);
+    x->slots[i].stamp = lt__idem_now(x);
     return LT_OK;
   }
   if ((x->len + 1) * 2 > x->cap) {
@@ -146,17 +137,16 @@ int lt__idem_put(lt__idem_t *x, uint64_t key) {
 /* Empties slot i and shifts the rest of its run back (invariant 2). */
 static void delete_at(lt__idem_t *x, size_t i) {
   size_t mask = x->cap - 1, j = i;
-  x->keys[i] = 0;
+  x->slots[i].key = 0;
   x->len--;
   for (;;) {
     j = (j + 1) & mask;
-    if (!x->keys[j]) return;
+    if (!x->slots[j].key) return;
     /* the entry at j may fill the hole when the hole is no farther from
      * j than its home is (cyclically) */
-    if (((j - home(x, x->keys[j])) & mask) >= ((j - i) & mask)) {
-      x->keys[i] = x->keys[j];
-      x->stamps[i] = x->stamps[j];
-      x->keys[j] = 0;
+    if (((j - home(x, x->slots[j].key)) & mask) >= ((j - i) & mask)) {
+      x->slots[i] = x->slots[j];
+      x->slots[j].key = 0;
       i = j;
     }
   }
@@ -182,7 +172,7 @@ void lt__idem_tick(lt__idem_t *x, int64_t ts_ms) {
   if (x->window_ms < 0 || !x->cap) return;
   for (int k = 0; k < LT__IDEM_SWEEP && x->len; k++) {
     size_t c = x->cursor;
-    if (x->keys[c] && expired(x, x->stamps[c])) {
+    if (x->slots[c].key && expired(x, x->slots[c].stamp)) {
       delete_at(x, c); /* slot c may now hold a shifted entry: look again */
       continue;
     }
@@ -197,16 +187,15 @@ void lt__idem_tick(lt__idem_t *x, int64_t ts_ms) {
 
 size_t lt__idem_start(const lt__idem_t *x) {
   for (size_t i = 0; i < x->cap; i++)
-    if (!x->keys[i]) return i;
+    if (!x->slots[i].key) return i;
   return 0; /* unreachable: 2 * len <= cap */
 }
 
 int lt__idem_load_begin(lt__idem_t *x, size_t cap, size_t cursor) {
   lt__idem_free(x);
   if (!cap) return LT_OK;
-  x->keys = calloc(cap, sizeof *x->keys);
-  x->stamps = malloc(cap * sizeof *x->stamps);
-  if (!x->keys || !x->stamps) {
+  x->slots = calloc(cap, sizeof *x->slots);
+  if (!x->slots) {
     lt__idem_free(x);
     return LT_ENOMEM;
   }

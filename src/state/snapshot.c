@@ -203,9 +203,9 @@ int lt_state_save(const lt_state_t *st, FILE *f) {
   size_t start = lt__idem_start(x);
   for (size_t k = 1; k <= x->cap; k++) {
     size_t i = (start + k) & (x->cap - 1);
-    if (!x->keys[i]) continue;
-    lt_buf_u64le(b, x->keys[i]);
-    lt_buf_svar(b, x->clock_ms - x->stamps[i]);
+    if (!x->slots[i].key) continue;
+    lt_buf_u64le(b, x->slots[i].key);
+    lt_buf_svar(b, x->clock_ms - x->slots[i].stamp);
     wmaybe(&w);
   }
   int32_t d0 = st->totals.events ? st->totals.min_day : 0;

@@ -811,7 +811,7 @@ void lt_state_totals(const lt_state_t *st, lt_state_totals_t *out) {
 size_t lt_state_bytes(const lt_state_t *st) {
   size_t b = sizeof *st + lt_cv_bytes(&st->items) + lt_cv_bytes(&st->counters) +
              lt_cv_bytes(&st->users) + lt_cv_bytes(&st->creators) +
-             st->idem.cap * (sizeof *st->idem.keys + sizeof *st->idem.stamps);
+             st->idem.cap * sizeof *st->idem.slots;
   for (int i = 0; i < LT_NS__COUNT; i++) b += lt_intern_bytes(st->ns[i]);
   uint32_t nu = lt_cv_len(&st->users);
   for (uint32_t u = 0; u < nu; u++) {

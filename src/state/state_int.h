@@ -47,9 +47,13 @@ typedef struct lt__creator {
 #define LT__IDEM_BLOCK 64 /* events per sample of the event clock */
 #define LT__IDEM_SWEEP 16 /* slots examined for expiry per event */
 #define LT__IDEM_MIN 16   /* smallest table */
+typedef struct lt__idem_slot {
+  uint64_t key;  /* 0 = empty slot */
+  int64_t stamp; /* event clock when the id was applied */
+} lt__idem_slot_t;
+
 typedef struct lt__idem {
-  uint64_t *keys;  /* 0 = empty slot */
-  int64_t *stamps; /* event clock when the id was applied */
+  lt__idem_slot_t *slots; /* a key beside its stamp: one line per probe */
   size_t cap, len, cursor;
   int64_t window_ms; /* < 0: never forget */
   int64_t clock_ms;  /* the event clock */
