@@ -40,15 +40,17 @@
  * write pipeline, so its time per batch bounds ingestion. The co-watch
  * counts and everything else it feeds (policies, ranker, rings) share no
  * data but the state, which both only read, so a batch of at least
- * LT__CW_PARALLEL records is split: lt_feed_observe copies what the
- * co-watch reads of its events (struct lt__cw_ev, into the one of two
- * buffers the helper is not reading), waits until the helper thread
- * (cw_th) has counted the batch before, hands it this one and does the
- * rest itself; it returns without waiting for the helper. Every consumer
- * thus sees the same records in the same order as with one thread, the
- * co-watch counts are at most one batch behind the rest (lt_feed_settle
- * waits for them), and the helper's time leaves the serial stage as long
- * as it keeps up: a batch takes the rest, plus what the helper runs over.
+ * LT__CW_PARALLEL records is split: lt_feed_observe copies the events
+ * the co-watch counts with their verdicts (struct lt__cw_ev: the helper
+ * reads no state, so a caller may close the store before lt_feed_free)
+ * into the one of two buffers the helper is not reading, waits until the
+ * helper thread (cw_th) has counted the batch before, hands it this one
+ * and does the rest itself; it returns without waiting for the helper.
+ * Every consumer thus sees the same records in the same order as with one
+ * thread, the co-watch counts are at most one batch behind the rest
+ * (lt_feed_settle waits for them), and the helper's time leaves the
+ * serial stage as long as it keeps up: a batch takes the rest, plus what
+ * the helper runs over.
  * (Until session 7 lt_feed_observe waited for the helper, and the helper's
  * wake-up and its count were on the path of every batch.) Smaller batches
  * (one event at a time in the simulator) are counted on the calling
@@ -669,13 +671,12 @@ static void ring_push(uint32_t *ring, uint32_t n, uint64_t *head, uint32_t item)
  * item) a positive cell of the training matrix — lt_models_user_row's rule
  * applied to the history entry lt_state_apply made of it (the explicit
  * weight, else the watch ratio) — pairs the item with the user's recent
- * positives; not_interested takes it out of them. */
-static void cowatch_observe(lt_feed_t *f, const struct lt__cw_ev *e) {
-  uint32_t user = e->user, item = e->item;
+ * positives; not_interested takes it out of them. The verdict on an event:
+ * 1 a positive, 0 a not_interested, -1 neither. */
+static int cowatch_verdict(const lt_feed_t *f, const lt_event_t *e, uint32_t item) {
   switch (e->type) {
   case LT_EV_NOT_INTERESTED:
-    lt_cowatch_negative(f->cowatch, user, item);
-    return;
+    return 0;
   case LT_EV_PLAY:
   case LT_EV_LIKE:
   case LT_EV_COMMENT:
@@ -685,7 +686,7 @@ static void cowatch_observe(lt_feed_t *f, const struct lt__cw_ev *e) {
   case LT_EV_GIFT:
     break;
   default:
-    return;
+    return -1;
   }
   const lt_item_meta_t *m = lt_state_item(f->st, item);
   double ratio =
@@ -693,8 +694,7 @@ static void cowatch_observe(lt_feed_t *f, const struct lt__cw_ev *e) {
   double wq = (e->weight > 0 ? e->weight : ratio >= 0 ? ratio : 0) * 100.0 + 0.5;
   lt_hist_t h = {item, 0, e->watch_ms, e->type, 0, (uint16_t)(wq > UINT16_MAX ? UINT16_MAX : wq)};
   lt_models_pair_t p;
-  if (lt_models_user_row(f->st, &h, 1, &p) == 1)
-    (void)lt_cowatch_positive(f->cowatch, user, item); /* ENOMEM: this pair goes uncounted */
+  return lt_models_user_row(f->st, &h, 1, &p) == 1 ? 1 : -1;
 }
 
 /* Counts the co-watch of ev[0..n), in order. What an event's positive
@@ -709,14 +709,19 @@ static void cowatch_batch(lt_feed_t *f, const struct lt__cw_ev *ev, size_t n) {
         const struct lt__cw_ev *e = &ev[i + ahead[step]];
         lt_cowatch_prefetch(f->cowatch, e->user, e->item, step);
       }
-    cowatch_observe(f, &ev[i]);
+    if (ev[i].positive)
+      (void)lt_cowatch_positive(f->cowatch, ev[i].user, ev[i].item); /* ENOMEM: uncounted */
+    else
+      lt_cowatch_negative(f->cowatch, ev[i].user, ev[i].item);
   }
   lt_cowatch_done(f->cowatch);
 }
 
-/* The applied events of recs[0..n) as the co-watch reads them, in
- * cw_buf[cw_next] (which the helper is not counting); *n_out of them.
- * NULL when that buffer cannot grow (ENOMEM): the batch goes uncounted. */
+/* The applied events of recs[0..n) that the co-watch counts, with their
+ * verdicts (taken here, from the state: the helper reads nothing else, so
+ * the state may go before lt_feed_free), in cw_buf[cw_next] (which the
+ * helper is not counting); *n_out of them. NULL when that buffer cannot
+ * grow (ENOMEM): the batch goes uncounted. */
 static const struct lt__cw_ev *cowatch_copy(lt_feed_t *f, const lt_record_t *recs, size_t n,
                                             size_t *n_out) {
   int k = f->cw_next;
@@ -731,7 +736,8 @@ static const struct lt__cw_ev *cowatch_copy(lt_feed_t *f, const lt_record_t *rec
     const lt_event_t *e = &recs[i].u.ev;
     uint32_t user, item;
     if (recs[i].kind != LT_REC_EVENT || lt_state_event_ids(f->st, e, &user, &item)) continue;
-    f->cw_buf[k][m++] = (struct lt__cw_ev){user, item, e->watch_ms, e->weight, e->type};
+    int v = cowatch_verdict(f, e, item);
+    if (v >= 0) f->cw_buf[k][m++] = (struct lt__cw_ev){user, item, (uint8_t)v};
   }
   *n_out = m;
   return f->cw_buf[k];

@@ -19,9 +19,8 @@
 /* An applied event as the co-watch counts it (feed.c): the writer's
  * records are gone once lt_feed_observe returns, the helper may not be. */
 struct lt__cw_ev {
-  uint32_t user, item, watch_ms;
-  float weight;
-  uint8_t type;
+  uint32_t user, item;
+  uint8_t positive; /* 1: a positive of the user; 0: not_interested */
 };
 #define LT__HOT_N 1024     /* recently engaged items (trending between trains) */
 #define LT__NEW_N 256      /* recently put items (fresh between trains) */

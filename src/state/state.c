@@ -606,7 +606,8 @@ void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step,
       __builtin_prefetch(u);
     } else {
       if (u->ndays) __builtin_prefetch(&u->days[u->ndays - 1]);
-      if (u->hist) __builtin_prefetch(&u->hist[u->hlen < st->opts.history_cap ? u->hlen : u->hhead]);
+      uint32_t next = u->hlen < st->opts.history_cap ? u->hlen : u->hhead;
+      if (u->hist) __builtin_prefetch(&u->hist[next]);
     }
   }
   if (step == 3 && !lt_intern_find(st->ns[LT_NS_ITEM], e->item.p, e->item.n, &iid) &&

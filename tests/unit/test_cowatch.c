@@ -488,6 +488,40 @@ static void a_batch_is_learned_as_its_events_one_by_one(void **st_) {
   lt_state_free(st);
 }
 
+/* The helper may still be counting when lt_feed_observe returns, and
+ * callers close the store (freeing the state) before lt_feed_free: the
+ * helper must read nothing of the state. Under ASan a read of the freed
+ * state while it counts fails here (a batch large enough that it is
+ * still counting when the state goes). */
+static void the_state_may_go_while_the_helper_counts(void **st_) {
+  NOW = lt_now_ms() - 3600 * 1000LL;
+  lt_state_t *st = make_state();
+  lt_feed_t *f[2];
+  two_trained_feeds(st, 0, f);
+  lt_feed_free(f[1]);
+  enum { N = 20000 };
+  lt_record_t *recs = calloc(N, sizeof *recs);
+  static char names[N][2][16];
+  assert_non_null(recs);
+  uint64_t s = 5;
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i][0], 16, "u%d", (int)(rng(&s) % 50));
+    snprintf(names[i][1], 16, "v%d", (int)(rng(&s) % 60));
+    recs[i] = play_rec(names[i][0], names[i][1], NOW + i, 27000);
+    apply(st, &recs[i]);
+  }
+  lt_feed_observe(f[0], recs, N);
+  lt_state_free(st);
+  lt_feed_settle(f[0]);
+  char m[256];
+  metrics_of(f[0], "laotie_cowatch_positives_total", m, sizeof m);
+  unsigned long positives = 0;
+  assert_int_equal(sscanf(m, "laotie_cowatch_positives_total %lu", &positives), 1);
+  assert_true(positives > 0);
+  lt_feed_free(f[0]);
+  free(recs);
+}
+
 static void a_new_cowatch_pattern_shows_without_retraining(void **st_) {
   NOW = lt_now_ms() - 3600 * 1000LL;
   lt_state_t *st = make_state();
@@ -580,6 +614,7 @@ int main(void) {
       cmocka_unit_test(readers_and_a_learner_run_while_the_writer_counts),
       cmocka_unit_test(a_new_cowatch_pattern_shows_without_retraining),
       cmocka_unit_test(a_batch_is_learned_as_its_events_one_by_one),
+      cmocka_unit_test(the_state_may_go_while_the_helper_counts),
       cmocka_unit_test(cowatch_keys_are_set_by_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
