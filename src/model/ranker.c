@@ -103,7 +103,7 @@ enum {
 };
 
 typedef struct pend {
-  uint64_t key; /* ((user << 32) | item) + 1 */
+  uint64_t key; /* pair_key(user, item) */
   int64_t ts_ms;
   uint32_t item, duration_ms, watch_ms;
   uint8_t flags;
@@ -464,6 +464,11 @@ int lt_ranker_is_long(const lt_ranker_t *r, uint32_t duration_ms, uint32_t watch
 
 /* ---- pending examples ---------------------------------------------------- */
 
+/* The pending examples' key of (user, item); never 0 (ids are below LT_NONE). */
+static inline uint64_t pair_key(uint32_t user, uint32_t item) {
+  return (((uint64_t)user << 32) | item) + 1;
+}
+
 static inline uint32_t key_hash(uint64_t key) { return (uint32_t)lt_mix64(key); }
 static inline uint32_t slot_hash(uint64_t slot) { return (uint32_t)(slot >> 32); }
 static inline uint32_t slot_pos(uint64_t slot) { return (uint32_t)slot - 1; }
@@ -597,7 +602,7 @@ static void prefetch_run(const lt_ranker_t *r, uint64_t key, int step) {
 }
 
 void lt_ranker_prefetch(const lt_ranker_t *r, uint32_t user, uint32_t item, int step) {
-  prefetch_run(r, (((uint64_t)user << 32) | item) + 1, step);
+  prefetch_run(r, pair_key(user, item), step);
   /* the example a later open will close, if the ring is full by then
    * (and that entry is open: the others hold garbage) */
   uint32_t off = step == 0 ? 4 : 2;
@@ -620,7 +625,7 @@ int lt_ranker_observe(lt_ranker_t *r, lt_state_t *st, const lt_event_t *ev, uint
     r->clock = ev->ts_ms;
     expire(r, st, r->clock);
   }
-  uint64_t key = (((uint64_t)user << 32) | item) + 1;
+  uint64_t key = pair_key(user, item);
   uint32_t i = ix_find(r, key);
   pend_t *e = i == IX_EMPTY ? NULL : &r->ring[slot_pos(r->ix[i])];
   switch (ev->type) {
