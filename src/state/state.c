@@ -582,8 +582,7 @@ uint64_t lt_state_applied(const lt_state_t *st) {
 
 void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step,
                        lt_state_ids_t *ids) {
-  lt_state_ids_t found = {LT_NONE, LT_NONE};
-  if (step == 3 && ids) *ids = found;
+  if (step == 3 && ids) *ids = (lt_state_ids_t){LT_NONE, LT_NONE}; /* filled as found below */
   if (rec->kind != LT_REC_EVENT) return;
   const lt_event_t *e = &rec->u.ev;
   if (step < 3) {
@@ -601,8 +600,8 @@ void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step,
     uid = LT_NONE;
   if (uid < lt_cv_len(&st->users)) {
     const lt__user_t *u = lt__user(st, uid);
-    found.user = uid;
     if (step == 3) {
+      if (ids) ids->user = uid;
       __builtin_prefetch(u);
     } else {
       if (u->ndays) __builtin_prefetch(&u->days[u->ndays - 1]);
@@ -614,9 +613,8 @@ void lt_state_prefetch(const lt_state_t *st, const lt_record_t *rec, int step,
       iid < lt_cv_len(&st->items) && iid < lt_cv_len(&st->counters)) {
     __builtin_prefetch(lt_cv_at(&st->items, iid));
     __builtin_prefetch(lt_cv_at(&st->counters, iid));
-    found.item = iid;
+    if (ids) ids->item = iid;
   }
-  if (step == 3 && ids) *ids = found;
 }
 
 int lt_state_event_seen(const lt_state_t *st, lt_str_t id) {
